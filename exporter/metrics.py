@@ -1,0 +1,193 @@
+"""The metrics stage: the counters, and the only module that touches prometheus_client.
+
+Counting and publishing are separate (DESIGN.md section 5, "commit, then publish"):
+the pipeline adds to the live counts as it parses; commit() copies them into the
+published snapshot only after the checkpoint that holds them has been written,
+so /metrics never runs ahead of what a restart would resume from.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from typing import Any, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.classifier import classify, classify_without_code
+from exporter.events import StatusEvent
+from exporter.providers import provider_for_host
+
+STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provider")
+LINE_RESULTS = ("matched", "ignored", "unparsed", "oversized")
+OVERFLOW_CODE = "overflow"
+DEFAULT_CODE_CAP = 500
+
+
+class Counts:
+    """Plain dictionaries of counter values; copied whole for a checkpoint or a snapshot."""
+
+    def __init__(self) -> None:
+        self.status: dict[tuple[str, ...], float] = {}
+        self.lines: dict[tuple[str, str], float] = {}
+        self.bytes_read: dict[str, float] = {}
+        self.rotations: dict[str, float] = {}
+        self.read_errors: dict[str, float] = {}
+        self.folded: float = 0.0
+        self.last_event: dict[str, float] = {}
+
+    def copy(self) -> "Counts":
+        other = Counts()
+        other.status = dict(self.status)
+        other.lines = dict(self.lines)
+        other.bytes_read = dict(self.bytes_read)
+        other.rotations = dict(self.rotations)
+        other.read_errors = dict(self.read_errors)
+        other.folded = self.folded
+        other.last_event = dict(self.last_event)
+        return other
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-serialisable form, for the checkpoint file."""
+        return {
+            "status": [list(k) + [v] for k, v in self.status.items()],
+            "lines": [list(k) + [v] for k, v in self.lines.items()],
+            "bytes_read": self.bytes_read,
+            "rotations": self.rotations,
+            "read_errors": self.read_errors,
+            "folded": self.folded,
+            "last_event": self.last_event,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "Counts":
+        counts = cls()
+        counts.status = {tuple(row[:-1]): float(row[-1]) for row in state.get("status", [])
+                         if len(row) == len(STATUS_LABELS) + 1}
+        counts.lines = {(row[0], row[1]): float(row[2]) for row in state.get("lines", []) if len(row) == 3}
+        counts.bytes_read = {str(k): float(v) for k, v in state.get("bytes_read", {}).items()}
+        counts.rotations = {str(k): float(v) for k, v in state.get("rotations", {}).items()}
+        counts.read_errors = {str(k): float(v) for k, v in state.get("read_errors", {}).items()}
+        counts.folded = float(state.get("folded", 0.0))
+        counts.last_event = {str(k): float(v) for k, v in state.get("last_event", {}).items()}
+        return counts
+
+
+class Metrics:
+    """Live counts, the published snapshot, and the cardinality guard on code values."""
+
+    def __init__(self, code_cap: int = DEFAULT_CODE_CAP, counts: Counts | None = None) -> None:
+        self.code_cap = code_cap
+        self.live = counts.copy() if counts else Counts()
+        self._codes_seen: set[str] = {key[2] for key in self.live.status}
+        self._published = self.live.copy()
+        self._lock = threading.Lock()
+
+    # --- counting (pipeline thread) ---
+    def add_event(self, source: str, event: StatusEvent) -> None:
+        provider = provider_for_host(event.remote)
+        if event.code is None:
+            c = classify_without_code(event.reply, event.outcome)
+        else:
+            c = classify(event.code, event.mta, provider)
+        code = c.code
+        if code not in self._codes_seen:
+            if len(self._codes_seen) >= self.code_cap:
+                self.live.folded += 1
+                code = OVERFLOW_CODE
+                c = c._replace(meaning="code beyond the cardinality cap")
+            else:
+                self._codes_seen.add(code)
+        key = (event.mta, event.outcome, code, c.status_class, c.subject, c.meaning, provider)
+        status = self.live.status
+        status[key] = status.get(key, 0.0) + 1
+        if event.timestamp is not None and event.timestamp > self.live.last_event.get(source, 0.0):
+            self.live.last_event[source] = event.timestamp
+
+    def add_lines(self, source: str, matched: int, ignored: int, unparsed: int, oversized: int = 0) -> None:
+        lines = self.live.lines
+        for result, n in (("matched", matched), ("ignored", ignored), ("unparsed", unparsed), ("oversized", oversized)):
+            if n:
+                lines[(source, result)] = lines.get((source, result), 0.0) + n
+
+    def add_bytes(self, source: str, n: int) -> None:
+        self.live.bytes_read[source] = self.live.bytes_read.get(source, 0.0) + n
+
+    def add_rotation(self, source: str) -> None:
+        self.live.rotations[source] = self.live.rotations.get(source, 0.0) + 1
+
+    def add_read_error(self, source: str) -> None:
+        self.live.read_errors[source] = self.live.read_errors.get(source, 0.0) + 1
+
+    def declare_source(self, source: str) -> None:
+        """Make a source's line counters appear at 0 before its first line."""
+        for result in LINE_RESULTS:
+            self.live.lines.setdefault((source, result), 0.0)
+        self.live.bytes_read.setdefault(source, 0.0)
+        self.live.rotations.setdefault(source, 0.0)
+        self.live.read_errors.setdefault(source, 0.0)
+
+    # --- checkpoint and publish ---
+    def state(self) -> dict[str, Any]:
+        return self.live.to_state()
+
+    def commit(self) -> None:
+        """Publish the live counts; call only after the checkpoint holding them is written."""
+        snapshot = self.live.copy()
+        with self._lock:
+            self._published = snapshot
+
+    def published(self) -> Counts:
+        with self._lock:
+            return self._published
+
+
+class MetricsCollector(Collector):
+    """Exposes the published snapshot through prometheus_client."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Any]:
+        counts = self.metrics.published()
+        status = CounterMetricFamily(
+            "ndr_status_codes", "SMTP status codes found in mail logs, by code and its meaning.",
+            labels=STATUS_LABELS)
+        for key, value in sorted(counts.status.items()):
+            status.add_metric(key, value)
+        yield status
+
+        lines = CounterMetricFamily("ndr_exporter_lines", "Log lines read, by source and result.",
+                                    labels=("source", "result"))
+        for (source, result), value in sorted(counts.lines.items()):
+            lines.add_metric((source, result), value)
+        yield lines
+
+        for name, doc, values in (
+            ("ndr_exporter_read_bytes", "Bytes read from each source.", counts.bytes_read),
+            ("ndr_exporter_rotations", "Log rotations and truncations followed, per source.", counts.rotations),
+            ("ndr_exporter_read_errors", "Errors opening or reading a source.", counts.read_errors),
+        ):
+            family = CounterMetricFamily(name, doc, labels=("source",))
+            for source, value in sorted(values.items()):
+                family.add_metric((source,), value)
+            yield family
+
+        folded = CounterMetricFamily(
+            "ndr_exporter_codes_folded",
+            "Events whose code was folded into code=\"overflow\" by the cardinality cap.")
+        folded.add_metric((), counts.folded)
+        yield folded
+
+        last = GaugeMetricFamily("ndr_exporter_last_event_timestamp_seconds",
+                                 "Log timestamp of the newest status event, per source.", labels=("source",))
+        for source, value in sorted(counts.last_event.items()):
+            last.add_metric((source,), value)
+        yield last
+
+        info = GaugeMetricFamily("ndr_exporter_build_info", "Build information; always 1.",
+                                 labels=("version", "python_version"))
+        info.add_metric((__version__, platform.python_version()), 1.0)
+        yield info

@@ -1,0 +1,20 @@
+"""Glue between the stages for one chunk: parser -> classifier -> metrics.
+
+Sources call process_chunk with complete lines; the same function serves the
+daemon, the one-shot report and the tests.
+"""
+
+from __future__ import annotations
+
+from exporter.metrics import Metrics
+from exporter.parsers.base import ChunkResult, Parser
+
+
+def process_chunk(source: str, parser: Parser, chunk: bytes, metrics: Metrics) -> ChunkResult:
+    """Parse one chunk of complete lines and count what it holds."""
+    result = parser.parse(chunk)
+    metrics.add_bytes(source, len(chunk))
+    metrics.add_lines(source, result.matched, result.ignored, result.unparsed)
+    for event in result.events:
+        metrics.add_event(source, event)
+    return result
