@@ -1,0 +1,165 @@
+"""`ndr-exporter report FILE…`: a one-shot summary of mail logs for a postmaster's morning.
+
+Runs the same stages as the daemon once over whole files (logfiles -> parser ->
+classifier) and prints counts by outcome, class, subject, mta and provider, the top
+codes with their meanings, and an hourly breakdown — as a terminal table or JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from exporter.classifier import Classification, classify, classify_without_code
+from exporter.events import OUTCOMES, StatusEvent
+from exporter.logfiles import file_size, open_log, parser_for, read_chunks
+from exporter.parsers import FORMATS
+from exporter.providers import provider_for_host
+
+
+def describe(event: StatusEvent) -> tuple[Classification, str]:
+    """The classification and provider of one event, as the metrics label it."""
+    provider = provider_for_host(event.remote)
+    if event.code is None:
+        return classify_without_code(event.reply, event.outcome), provider
+    return classify(event.code, event.mta, provider), provider
+
+
+@dataclass
+class Summary:
+    files: list[str] = field(default_factory=list)
+    lines: Counter = field(default_factory=Counter)
+    by_outcome: Counter = field(default_factory=Counter)
+    by_class: Counter = field(default_factory=Counter)
+    by_subject: Counter = field(default_factory=Counter)
+    by_mta: Counter = field(default_factory=Counter)
+    by_provider: Counter = field(default_factory=Counter)
+    codes: dict[tuple[str, str, str, str, str], Counter] = field(default_factory=dict)
+    by_hour: dict[int, Counter] = field(default_factory=dict)
+
+    def add(self, event: StatusEvent) -> None:
+        c, provider = describe(event)
+        self.by_outcome[event.outcome] += 1
+        self.by_class[c.status_class] += 1
+        self.by_subject[c.subject] += 1
+        self.by_mta[event.mta] += 1
+        self.by_provider[provider] += 1
+        key = (c.code, c.status_class, c.subject, c.meaning, c.source)
+        self.codes.setdefault(key, Counter())[event.outcome] += 1
+        if event.timestamp is not None:
+            hour = int(event.timestamp // 3600) * 3600
+            self.by_hour.setdefault(hour, Counter())[event.outcome] += 1
+
+    def to_json(self, top: int) -> dict[str, Any]:
+        codes = sorted(self.codes.items(), key=lambda item: (-sum(item[1].values()), item[0][0]))
+        return {
+            "files": self.files,
+            "lines": {k: self.lines.get(k, 0) for k in ("total", "matched", "ignored", "unparsed", "oversized")},
+            "events": sum(self.by_outcome.values()),
+            "by_outcome": dict(sorted(self.by_outcome.items())),
+            "by_class": dict(sorted(self.by_class.items())),
+            "by_subject": dict(sorted(self.by_subject.items())),
+            "by_mta": dict(sorted(self.by_mta.items())),
+            "by_provider": dict(sorted(self.by_provider.items())),
+            "codes": [
+                {"code": code, "count": sum(outcomes.values()), "class": cls, "subject": subject,
+                 "meaning": meaning, "source": source, "outcomes": dict(sorted(outcomes.items()))}
+                for (code, cls, subject, meaning, source), outcomes in codes[:top]
+            ],
+            "by_hour": [
+                {"hour": time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(hour)),
+                 **{o: counts.get(o, 0) for o in OUTCOMES}}
+                for hour, counts in sorted(self.by_hour.items())
+            ],
+        }
+
+
+def summarise(paths: list[str], fmt: str = "auto", progress: TextIO | None = None) -> Summary:
+    """Read every file once and add up what it holds."""
+    summary = Summary(files=list(paths))
+    for path in paths:
+        parser = parser_for(path, fmt)
+        size = file_size(path)
+        with open_log(path) as stream:
+            raw = getattr(stream, "fileobj", stream)  # the compressed file under a GzipFile
+            for chunk in read_chunks(stream):
+                summary.lines["oversized"] += chunk.oversized
+                summary.lines["total"] += chunk.oversized
+                if chunk.data:
+                    result = parser.parse(chunk.data)
+                    summary.lines["total"] += result.lines
+                    summary.lines["matched"] += result.matched
+                    summary.lines["ignored"] += result.ignored
+                    summary.lines["unparsed"] += result.unparsed
+                    for event in result.events:
+                        summary.add(event)
+                if progress is not None and size:
+                    _draw_progress(progress, path, raw.tell(), size)
+        if progress is not None:
+            progress.write("\n")
+    return summary
+
+
+def _draw_progress(out: TextIO, path: str, done: int, size: int) -> None:
+    width = 30
+    filled = min(width, width * done // size)
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // size:3d}% {path}")
+    out.flush()
+
+
+def render_text(data: dict[str, Any]) -> str:
+    """The summary as plain terminal tables."""
+    out: list[str] = []
+    lines = data["lines"]
+    out.append(f"files: {', '.join(data['files'])}")
+    out.append(f"lines: {lines['total']} read, {lines['matched']} with a status, {lines['ignored']} ignored, "
+               f"{lines['unparsed']} unparsed, {lines['oversized']} oversized")
+    out.append(f"status events: {data['events']}")
+    for title, key in (("outcome", "by_outcome"), ("class", "by_class"), ("subject", "by_subject"),
+                       ("mta", "by_mta"), ("provider", "by_provider")):
+        out.append("")
+        out.append(f"by {title}:")
+        for name, count in sorted(data[key].items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  {name:<18} {count:>10}")
+    out.append("")
+    out.append("top codes:")
+    out.append(f"  {'code':<9} {'count':>8}  {'class':<10} {'subject':<16} meaning")
+    for row in data["codes"]:
+        out.append(f"  {row['code']:<9} {row['count']:>8}  {row['class']:<10} {row['subject']:<16} "
+                   f"{row['meaning']} ({row['source']})")
+    if data["by_hour"]:
+        out.append("")
+        out.append("per hour (UTC):")
+        out.append(f"  {'hour':<21}" + "".join(f"{o:>11}" for o in OUTCOMES))
+        for row in data["by_hour"]:
+            out.append(f"  {row['hour']:<21}" + "".join(f"{row[o]:>11}" for o in OUTCOMES))
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ndr-exporter report",
+                                     description="Summarise the status codes in mail log files (plain or .gz).")
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
+                        help="log format (default: detected from each file's first lines)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument("--top", type=int, default=20, help="how many codes to list (default 20)")
+    args = parser.parse_args(argv)
+    progress = sys.stderr if sys.stdout.isatty() and sys.stderr.isatty() else None
+    try:
+        summary = summarise(args.files, args.format, progress)
+    except OSError as err:
+        print(f"ndr-exporter report: cannot read {err.filename}: {err.strerror}", file=sys.stderr)
+        return 1
+    data = summary.to_json(args.top)
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_text(data))
+    return 0
