@@ -30,12 +30,45 @@ if [ -n "$missing" ]; then
     done
 fi
 
-# Exim conflicts with postfix as a package: keep its unpacked files under .cache/exim4 for tests/e2e.
+# The Debian postfix service is not wanted running (tests/e2e starts its own instances with
+# `postfix -c DIR`); stop the default instance if an install or a reboot started it.
+if command -v postfix >/dev/null 2>&1 && $SUDO postfix status >/dev/null 2>&1; then
+    $SUDO postfix stop >/dev/null 2>&1 || true
+fi
+
+# Exim conflicts with postfix as a package: keep its unpacked binary under .cache/exim4 for
+# tests/e2e, which runs it with its own `-C config`. Only the daemon package is unpacked (dpkg -x
+# runs no maintainer scripts, so exim4-config never configures anything); its shared libraries
+# come from Debian as usual.
+EXIM_DEB=exim4-daemon-light
 if [ ! -x .cache/exim4/usr/sbin/exim4 ]; then
     echo "setup: unpacking exim4 into .cache/exim4"
+    rm -rf .cache/exim4-debs .cache/exim4
     mkdir -p .cache/exim4-debs .cache/exim4
-    (cd .cache/exim4-debs && apt-get download -q exim4-daemon-light exim4-base exim4-config >/dev/null)
+    # On a fresh machine the apt lists may be empty or stale: update once and retry.
+    if ! (cd .cache/exim4-debs && apt-get download -q "$EXIM_DEB" >/dev/null 2>&1); then
+        $SUDO apt-get update -q
+        (cd .cache/exim4-debs && apt-get download -q "$EXIM_DEB" >/dev/null)
+    fi
     for deb in .cache/exim4-debs/*.deb; do dpkg -x "$deb" .cache/exim4; done
 fi
+# The libraries the exim binary links against (the lib* entries of its Depends).
+exim_libs=$(dpkg-deb -f .cache/exim4-debs/"$EXIM_DEB"_*.deb Depends | tr ',' '\n' \
+    | sed -e 's/([^)]*)//g' -e 's/|.*//' -e 's/[[:space:]]//g' | grep '^lib' || true)
+missing=""
+for pkg in $exim_libs; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing exim4's libraries:$missing"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+# Debian's exim4 looks up its compiled-in user at start, before reading any config.
+if ! getent passwd Debian-exim >/dev/null; then
+    getent group Debian-exim >/dev/null || $SUDO groupadd --system Debian-exim
+    $SUDO useradd --system -g Debian-exim -d /var/spool/exim4 -M -s /usr/sbin/nologin Debian-exim
+fi
+.cache/exim4/usr/sbin/exim4 -C /dev/null -bV >/dev/null 2>&1 || echo "setup: warning: .cache/exim4/usr/sbin/exim4 does not run" >&2
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
