@@ -1,0 +1,310 @@
+"""The benchmark: how fast ndr-exporter reads mail logs, beside its peers, in one run.
+
+    python bench/run.py                 # 2 million lines per format (takes a few minutes)
+    python bench/run.py --lines 20000   # the quick size CI uses to keep this script working
+
+For each generated log (bench/generate.py, fixed seed) it measures the one-shot
+`ndr-exporter report` and the daemon catching up on a backlog appended to a followed
+file (from the start of the append to the counters being complete, observed by
+scraping /metrics). On the same Postfix log it measures the peers that Debian
+packages: prometheus-postfix-exporter (same appended-backlog method, done when its
+delivery counter reaches the expected total), mtail with its shipped postfix program
+(--one_shot), and `grep -c` as the floor of I/O cost. Figures: lines per second, CPU
+seconds per million lines, peak RSS; then ratios, since absolute times vary between
+machines. It also measures an idle daemon's CPU and the delay until one appended
+line is counted. Every tool's count is checked against what the generator wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import generate  # noqa: E402  (bench/generate.py, beside this file)
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MTAIL_POSTFIX = "/usr/share/doc/mtail/examples/postfix.mtail"
+FORMATS = {"postfix": "syslog", "exim": "exim", "exchange": "exchange_tracking"}
+
+
+@dataclass
+class Result:
+    tool: str
+    log: str
+    mode: str
+    lines: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    counted: int | None = None
+    expected: int | None = None
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_million(self) -> float:
+        return self.cpu_seconds * 1e6 / self.lines if self.lines else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_once(tool: str, log: str, mode: str, lines: int, argv: list[str]) -> tuple[Result, bytes]:
+    """Run a command to completion; wall time, CPU and peak RSS from wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read() if proc.stdout else b""
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {proc.returncode}")
+    return Result(tool, log, mode, lines, seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024), out
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def metric_sum(text: str, pattern: str) -> float:
+    total = 0.0
+    for match in re.finditer(pattern, text, re.M):
+        total += float(match.group(1))
+    return total
+
+
+def proc_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_hwm_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_until(check, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except OSError:
+            pass
+        time.sleep(interval)
+    return False
+
+
+def append_file(src: str, dst: str) -> None:
+    with open(src, "rb") as fin, open(dst, "ab") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def catch_up(tool: str, log_name: str, log: str, lines: int, argv: list[str], port: int, followed: str,
+             done, counted, expected: int, timeout: float) -> Result:
+    """Start a follower on an empty file, append the backlog, time until its counters are complete."""
+    open(followed, "wb").close()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_until(lambda: scrape(port) is not None, 30):
+            raise RuntimeError(f"{tool} did not start")
+        time.sleep(1.0)  # let it open the file and settle at its end
+        cpu0 = proc_cpu(proc.pid)
+        start = time.perf_counter()
+        append_file(log, followed)
+        finished = wait_until(lambda: done(scrape(port)), timeout)
+        seconds = time.perf_counter() - start
+        cpu = proc_cpu(proc.pid) - cpu0
+        text = scrape(port)
+        result = Result(tool, log_name, "catch-up", lines, seconds if finished else float("inf"), cpu,
+                        proc_hwm_mb(proc.pid), int(counted(text)), expected)
+        return result
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def ours_catch_up(log_name: str, log: str, lines: int, expected: int, work: str, timeout: float) -> tuple[Result, dict]:
+    port = free_port()
+    followed = os.path.join(work, f"follow-{log_name}.log")
+    argv = ["ndr-exporter", "--source.path", followed, "--source.format", FORMATS[log_name],
+            "--start-at", "end", "--web.listen-address", f"127.0.0.1:{port}"]
+    source = os.path.basename(followed)
+    lines_re = r'^ndr_exporter_lines_total\{[^}]*source="' + re.escape(source) + r'"[^}]*\} (\S+)'
+    status_re = r"^ndr_status_codes_total\{[^}]*\} (\S+)"
+    extra: dict = {}
+    open(followed, "wb").close()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_until(lambda: scrape(port) is not None, 30):
+            raise RuntimeError("ndr-exporter did not start")
+        time.sleep(1.0)
+        cpu0 = proc_cpu(proc.pid)
+        start = time.perf_counter()
+        append_file(log, followed)
+        finished = wait_until(lambda: metric_sum(scrape(port), lines_re) >= lines, timeout)
+        seconds = time.perf_counter() - start
+        cpu = proc_cpu(proc.pid) - cpu0
+        text = scrape(port)
+        result = Result("ndr-exporter", log_name, "catch-up", lines, seconds if finished else float("inf"), cpu,
+                        proc_hwm_mb(proc.pid), int(metric_sum(text, status_re)), expected)
+        if log_name == "postfix":
+            # Idle: no CPU while nothing is written.
+            idle0 = proc_cpu(proc.pid)
+            time.sleep(5)
+            extra["idle_cpu_seconds_per_5s"] = round(proc_cpu(proc.pid) - idle0, 3)
+            # One appended status line: how long until it is counted.
+            before = metric_sum(scrape(port), status_re)
+            with open(log) as f:
+                line = next(l for l in f if "status=sent" in l)
+            t0 = time.perf_counter()
+            with open(followed, "a") as f:
+                f.write(line)
+            wait_until(lambda: metric_sum(scrape(port), status_re) > before, 10, 0.01)
+            extra["one_line_latency_seconds"] = round(time.perf_counter() - t0, 3)
+        return result, extra
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def postfix_exporter_catch_up(log: str, lines: int, work: str, timeout: float) -> Result | None:
+    binary = shutil.which("prometheus-postfix-exporter")
+    if not binary:
+        return None
+    with open(log) as f:
+        expected = sum(1 for l in f if "postfix/smtp[" in l and " delays=" in l)
+    port = free_port()
+    followed = os.path.join(work, "follow-peer.log")
+    count_re = r'^postfix_smtp_delivery_delay_seconds_count\{stage="before_queue_manager"\} (\S+)'
+    return catch_up("prometheus-postfix-exporter", "postfix", log, lines,
+                    [binary, "--postfix.logfile_path", followed, "--web.listen-address", f"127.0.0.1:{port}",
+                     "--postfix.showq_path", os.path.join(work, "no-showq")],
+                    port, followed, lambda text: metric_sum(text, count_re) >= expected,
+                    lambda text: metric_sum(text, count_re), expected, timeout)
+
+
+def mtail_one_shot(log: str, lines: int, work: str) -> Result | None:
+    binary = shutil.which("mtail")
+    if not binary or not os.path.exists(MTAIL_POSTFIX):
+        return None
+    progs = os.path.join(work, "mtail-progs")
+    os.makedirs(progs, exist_ok=True)
+    shutil.copy(MTAIL_POSTFIX, progs)
+    result, _ = run_once("mtail --one_shot", "postfix", "one-shot", lines,
+                         [binary, "--one_shot", "--one_shot_format", "prometheus", "--progs", progs, "--logs", log,
+                          "--logtostderr"])
+    return result
+
+
+def table(results: list[Result]) -> str:
+    rows = ["| tool | log | mode | lines | seconds | lines/s | CPU s per 1M lines | peak RSS MB | counted / expected |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        counted = "" if r.expected is None else f"{r.counted} / {r.expected}"
+        rows.append(f"| {r.tool} | {r.log} | {r.mode} | {r.lines} | {r.seconds:.2f} | {r.lines_per_second:,.0f} | "
+                    f"{r.cpu_per_million:.2f} | {r.peak_rss_mb:.1f} | {counted} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=2_000_000, help="lines per generated log (default 2,000,000)")
+    parser.add_argument("--logs", default="postfix,exim,exchange", help="which generated logs to measure")
+    parser.add_argument("--no-peers", action="store_true", help="skip prometheus-postfix-exporter, mtail and grep")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for a catch-up")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+
+    work = tempfile.mkdtemp(prefix="ndr-bench-")
+    results: list[Result] = []
+    extra: dict = {}
+    failures: list[str] = []
+    try:
+        for name in args.logs.split(","):
+            log = os.path.join(work, f"{name}.log")
+            with open(log, "w", encoding="utf-8", newline="") as out:
+                expected = generate.GENERATORS[name](out, args.lines)
+            print(f"generated {args.lines} lines of {name} ({os.path.getsize(log) / 1e6:.0f} MB, "
+                  f"{expected} status events)", file=sys.stderr)
+            report, out_json = run_once("ndr-exporter report", name, "one-shot", args.lines,
+                                        ["ndr-exporter", "report", "--json", "--format", FORMATS[name], log])
+            report.counted, report.expected = json.loads(out_json)["events"], expected
+            results.append(report)
+            follow, more = ours_catch_up(name, log, args.lines, expected, work, args.timeout)
+            results.append(follow)
+            extra.update(more)
+            if name == "postfix" and not args.no_peers:
+                grep, out = run_once("grep -c", "postfix", "one-shot", args.lines, ["grep", "-c", "status=", log])
+                results.append(grep)
+                mtail = mtail_one_shot(log, args.lines, work)
+                if mtail:
+                    results.append(mtail)
+                peer = postfix_exporter_catch_up(log, args.lines, work, args.timeout)
+                if peer:
+                    results.append(peer)
+            print(table(results), file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    for r in results:
+        if r.expected is not None and r.counted != r.expected:
+            failures.append(f"{r.tool} on {r.log} ({r.mode}) counted {r.counted}, expected {r.expected}")
+    print(table(results))
+    print()
+    by = {(r.tool, r.log, r.mode): r for r in results}
+    ours = by.get(("ndr-exporter", "postfix", "catch-up"))
+    ours_report = by.get(("ndr-exporter report", "postfix", "one-shot"))
+    ratios = {}
+    for key, label in ((("prometheus-postfix-exporter", "postfix", "catch-up"), "catch-up vs prometheus-postfix-exporter"),
+                       (("mtail --one_shot", "postfix", "one-shot"), "catch-up vs mtail --one_shot")):
+        if ours and key in by and by[key].seconds not in (0, float("inf")):
+            ratios[label] = round(ours.lines_per_second / by[key].lines_per_second, 1)
+    if ours_report and ("grep -c", "postfix", "one-shot") in by:
+        ratios["report time / grep -c time"] = round(ours_report.seconds / by[("grep -c", "postfix", "one-shot")].seconds, 1)
+    if ours and ("grep -c", "postfix", "one-shot") in by:
+        ratios["catch-up time / grep -c time"] = round(ours.seconds / by[("grep -c", "postfix", "one-shot")].seconds, 1)
+    for label, value in ratios.items():
+        print(f"- {label}: {value}x")
+    for label, value in extra.items():
+        print(f"- {label.replace('_', ' ')}: {value}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"lines": args.lines, "results": [asdict(r) | {"lines_per_second": r.lines_per_second,
+                                                                    "cpu_per_million": r.cpu_per_million}
+                                                        for r in results],
+                       "ratios": ratios, "extra": extra}, f, indent=2, default=str)
+    for failure in failures:
+        print(f"COUNT MISMATCH: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
