@@ -199,8 +199,7 @@ def postfix_exporter_catch_up(log: str, lines: int, work: str, timeout: float) -
     binary = shutil.which("prometheus-postfix-exporter")
     if not binary:
         return None
-    with open(log) as f:
-        expected = sum(1 for l in f if "postfix/smtp[" in l and " delays=" in l)
+    expected = smtp_delivery_lines(log)
     port = free_port()
     followed = os.path.join(work, "follow-peer.log")
     count_re = r'^postfix_smtp_delivery_delay_seconds_count\{stage="before_queue_manager"\} (\S+)'
@@ -218,10 +217,20 @@ def mtail_one_shot(log: str, lines: int, work: str) -> Result | None:
     progs = os.path.join(work, "mtail-progs")
     os.makedirs(progs, exist_ok=True)
     shutil.copy(MTAIL_POSTFIX, progs)
-    result, _ = run_once("mtail --one_shot", "postfix", "one-shot", lines,
-                         [binary, "--one_shot", "--one_shot_format", "prometheus", "--progs", progs, "--logs", log,
+    result, out = run_once("mtail --one_shot", "postfix", "one-shot", lines,
+                         [binary, "--one_shot", "--one_shot_format", "prometheus", "--address", "127.0.0.1", "--port", "0",
+                          "--progs", progs, "--logs", log,
                           "--logtostderr"])
+    # mtail's postfix program counts smtp deliveries in its delay histogram.
+    result.counted = int(metric_sum(out.decode(), r'^postfix_smtp_delivery_delay_seconds_count\{[^}]*stage="before_queue_manager"\} (\S+)'))
+    result.expected = smtp_delivery_lines(log)
     return result
+
+
+def smtp_delivery_lines(log: str) -> int:
+    """The Postfix smtp delivery records in a log: what the peers' delivery counters should reach."""
+    with open(log) as f:
+        return sum(1 for line in f if "postfix/smtp[" in line and " delays=" in line)
 
 
 def table(results: list[Result]) -> str:
