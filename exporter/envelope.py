@@ -1,0 +1,282 @@
+"""Envelopes: split one log line into (timestamp, program, message).
+
+Part of the parser stage, used by the syslog parser (exporter/parsers/syslog.py) on
+candidate lines only. A mail program's message is the same text whichever way it reached
+the file; what differs is the wrapper around it. This module recognises the wrappers by
+their first byte and takes them off:
+
+  "<"   <PRI> then RFC 5424 ("<34>1 2026-... host app procid msgid [sd] msg"),
+        or RFC 3164 ("<34>Nov 29 04:12:47 host prog[pid]: msg"), or a BSD priority tag
+  "A-Z" RFC 3164 without <PRI>, space- or zero-padded day, optional host. Postfix's own
+        maillog_file (postlogd, Postfix 3.4+) writes this shape with a zero-padded day
+        ("Nov 02 04:12:47 host postfix/smtp[123]: msg", strftime "%b %d %H:%M:%S").
+  "0-9" RFC 3339 (rsyslog high precision: "2026-11-29T04:12:47.123456+01:00 host prog[pid]: msg"),
+        or Kubernetes CRI ("2026-11-29T04:12:47.1Z stdout F msg")
+  "{"   journald JSON (journalctl -o json) or Docker json-file ({"log": ..., "time": ...})
+  "@"   TAI64N stamps of daemontools/multilog ("@4000000065... msg"), used by qmail and others
+
+CRI and Docker wrap the text a container wrote; that text may carry a syslog envelope of its
+own (split off as well) or be bare program output (program None). Their outer time stamp
+is used: it is complete and in UTC.
+
+Time: timestamps become Unix seconds (UTC). RFC 3164 has no year and no zone. The zone is
+the exporter's local time zone (set TZ to the mail server's zone when they differ). The
+year is the one that puts the line no more than two days after "now" (YearClock), so a
+December line read in January is last year's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from typing import NamedTuple
+
+
+class Envelope(NamedTuple):
+    timestamp: float | None   # Unix seconds (UTC), when the line gives one
+    program: str | None       # syslog tag without [pid] ("postfix/smtp"), None when unknown
+    message: str              # the program's own text
+    partial: bool = False     # a CRI partial line ("P"): message continues on a later line
+
+
+_MONTHS = {name: index for index, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_FUTURE_SLACK = 2 * 86400  # a line may be this far ahead of "now" (clock skew) before it is last year's
+
+
+class YearClock:
+    """Turns RFC 3164 "Mmm dd HH:MM:SS" (no year, local zone) into Unix seconds.
+
+    Built once per chunk with the current time; caches the last few stamps it converted.
+    """
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.year = time.localtime(now).tm_year
+        self._cache: dict[tuple[int, int, int, int, int], float | None] = {}
+
+    def stamp(self, month: int, day: int, hour: int, minute: int, second: int) -> float | None:
+        key = (month, day, hour, minute, second)
+        cached = self._cache.get(key, False)
+        if cached is not False:
+            return cached  # type: ignore[return-value]
+        result = self._convert(month, day, hour, minute, second)
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[key] = result
+        return result
+
+    def _convert(self, month: int, day: int, hour: int, minute: int, second: int) -> float | None:
+        if not (1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+            return None
+        for year in (self.year, self.year - 1, self.year - 2, self.year - 3, self.year - 4):
+            try:
+                datetime(year, month, day)  # rejects Feb 30, and Feb 29 outside leap years
+            except ValueError:
+                continue
+            value = time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
+            if value <= self.now + _FUTURE_SLACK:
+                return value
+        return None
+
+
+# --- RFC 3164 and its relatives -------------------------------------------------------------
+# "Nov 29 04:12:47", "Nov  9 04:12:47", "Nov 09 04:12:47", optional fraction; then an optional
+# BSD priority tag ("<4.3>", "<auth.info>"), an optional host, and the tag "prog[pid]:" or "prog:".
+_TAG = r"(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>[0-9]+)\])?:(?: |$)"
+_RFC3164 = re.compile(
+    r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>[0-9]{1,2}) (?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})(?:\.[0-9]+)?"
+    r" (?:<[\w.]+> )?(?:(?P<host>[^\s\[\]]*[^\s\[\]:]) )?" + _TAG
+)
+# RFC 3339 stamp then host and tag (rsyslog RSYSLOG_FileFormat, syslog-ng ISO dates).
+_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+_RFC3339 = re.compile(r"(?P<ts>" + _ISO + r") (?:(?P<host>[^\s\[\]]*[^\s\[\]:]) )?" + _TAG)
+# RFC 5424 after "<PRI>": VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
+_RFC5424 = re.compile(r"1 (?P<ts>\S+) \S+ (?P<app>\S+) \S+ \S+ (?P<rest>.*)", re.DOTALL)
+# Kubernetes CRI: TIMESTAMP SP STREAM SP TAG SP CONTENT
+_CRI = re.compile(r"(?P<ts>" + _ISO + r") (?P<stream>stdout|stderr) (?P<tag>[PF])(?:\S*)(?: |$)")
+_PRI = re.compile(r"<[0-9]{1,3}>")
+
+
+def split(line: str, clock: YearClock) -> Envelope | None:
+    """The envelope of one line (newline already removed); None when no envelope is recognised.
+
+    Text a container wrote (CRI, Docker) or a multilog line may have no program: program None.
+    """
+    first = line[:1]
+    if "A" <= first <= "Z":
+        return _split_3164(line, clock)
+    if "0" <= first <= "9":
+        return _split_iso(line, clock)
+    if first == "<":
+        pri = _PRI.match(line)
+        if pri is None:
+            return None
+        rest = line[pri.end():]
+        if rest.startswith("1 "):
+            found = _split_5424(rest)
+            if found is not None:
+                return found
+        return _split_3164(rest, clock) or _split_3339(rest)
+    if first == "{":
+        return _split_json(line, clock)
+    if first == "@":
+        return _split_tai64n(line)
+    return None
+
+
+def split_cri(line: str) -> tuple[float | None, str, bool, str] | None:
+    """(timestamp, stream, partial, content) of a Kubernetes CRI line, or None for other lines."""
+    match = _CRI.match(line)
+    if match is None:
+        return None
+    return parse_iso(match.group("ts")), match.group("stream"), match.group("tag") == "P", line[match.end():]
+
+
+def split_inner(text: str, timestamp: float | None, clock: YearClock) -> Envelope:
+    """The envelope of text a container wrote (CRI, Docker); the outer timestamp wins."""
+    inner = split(text, clock) if text[:1] != "{" else None
+    if inner is None or inner.partial or inner.program is None:
+        return Envelope(timestamp, None, text)
+    return Envelope(timestamp if timestamp is not None else inner.timestamp, inner.program, inner.message)
+
+
+def _split_3164(line: str, clock: YearClock) -> Envelope | None:
+    match = _RFC3164.match(line)
+    if match is None:
+        return None
+    month = _MONTHS.get(match.group("mon"))
+    if month is None:
+        return None
+    stamp = clock.stamp(month, int(match.group("day")), int(match.group("h")),
+                        int(match.group("m")), int(match.group("s")))
+    return Envelope(stamp, match.group("prog"), line[match.end():])
+
+
+def _split_iso(line: str, clock: YearClock) -> Envelope | None:
+    cri = _CRI.match(line)
+    if cri is not None:
+        stamp = parse_iso(cri.group("ts"))
+        content = line[cri.end():]
+        if cri.group("tag") == "P":
+            return Envelope(stamp, None, content, True)
+        return split_inner(content, stamp, clock)
+    return _split_3339(line)
+
+
+def _split_3339(line: str) -> Envelope | None:
+    match = _RFC3339.match(line)
+    if match is None:
+        return None
+    return Envelope(parse_iso(match.group("ts")), match.group("prog"), line[match.end():])
+
+
+def _split_5424(rest: str) -> Envelope | None:
+    match = _RFC5424.match(rest)
+    if match is None:
+        return None
+    app = match.group("app")
+    body = _skip_structured_data(match.group("rest"))
+    if body is None:
+        return None
+    if body.startswith("\ufeff"):
+        body = body[1:]
+    stamp = None if match.group("ts") == "-" else parse_iso(match.group("ts"))
+    return Envelope(stamp, None if app == "-" else app, body)
+
+
+def _skip_structured_data(rest: str) -> str | None:
+    """MSG after STRUCTURED-DATA: "-" or one or more [id param="value"...] elements."""
+    if rest.startswith("-"):
+        return rest[2:] if rest[1:2] == " " else rest[1:]
+    index = 0
+    while rest.startswith("[", index):
+        index += 1
+        while index < len(rest):
+            char = rest[index]
+            if char == "\\":
+                index += 2
+                continue
+            if char == '"':
+                index += 1
+                while index < len(rest) and rest[index] != '"':
+                    index += 2 if rest[index] == "\\" else 1
+                index += 1
+                continue
+            if char == "]":
+                break
+            index += 1
+        else:
+            return None  # unterminated element
+        index += 1
+    if index == 0:
+        return None
+    return rest[index + 1:] if rest[index:index + 1] == " " else rest[index:]
+
+
+def _split_json(line: str, clock: YearClock) -> Envelope | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    if "log" in record:
+        return _docker(record, clock)
+    if "MESSAGE" in record:
+        return _journald(record)
+    return None
+
+
+def _docker(record: dict, clock: YearClock) -> Envelope | None:
+    text = record.get("log")
+    if not isinstance(text, str):
+        return None
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.endswith("\r"):
+        text = text[:-1]
+    stamp = record.get("time")
+    return split_inner(text, parse_iso(stamp) if isinstance(stamp, str) else None, clock)
+
+
+def _journald(record: dict) -> Envelope | None:
+    message = record.get("MESSAGE")
+    if isinstance(message, list):  # journald writes non-UTF-8 messages as a byte array
+        try:
+            message = bytes(message).decode("utf-8", "replace")
+        except (TypeError, ValueError):
+            return None
+    if not isinstance(message, str):
+        return None
+    program = record.get("SYSLOG_IDENTIFIER")
+    if not isinstance(program, str) or not program:
+        program = record.get("_COMM") if isinstance(record.get("_COMM"), str) else None
+    stamp: float | None = None
+    micros = record.get("__REALTIME_TIMESTAMP")
+    if isinstance(micros, str) and micros.isdigit():
+        stamp = int(micros) / 1e6
+    return Envelope(stamp, program, message)
+
+
+def _split_tai64n(line: str) -> Envelope | None:
+    # "@" + 16 hex digits of seconds (2**62 + TAI seconds) + 8 of nanoseconds, then a space.
+    label = line[1:25]
+    if len(label) != 24 or line[25:26] != " ":
+        return None
+    try:
+        seconds = int(label[:16], 16) - 2**62 - 10  # TAI runs 10 s ahead of UTC in this scheme
+        nanos = int(label[16:], 16)
+    except ValueError:
+        return None
+    return Envelope(seconds + nanos / 1e9, None, line[26:])
+
+
+def parse_iso(text: str) -> float | None:
+    """RFC 3339 / ISO 8601 text to Unix seconds; a stamp without zone is local time."""
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None

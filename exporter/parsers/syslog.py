@@ -1,0 +1,189 @@
+"""The syslog parser (format "syslog"): finds status lines in a syslog-style stream.
+
+Part of the parser stage. A chunk of complete lines goes in, a ChunkResult comes out.
+One mail log often holds several programs (Postfix, Dovecot, ...), so each line's program
+name picks the message parser:
+
+  1. one compiled bytes pattern (every message parser's PREFILTER, the generic one, and two
+     envelope markers) is searched over the whole chunk; the lines it does not hit are
+     counted ignored without any per-line Python work (DESIGN.md section 6);
+  2. a hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that carry a
+     status are ASCII, and one stray byte in a remote's reply text must not lose a bounce),
+     its envelope split off (exporter/envelope.py), and its message handed to the parser that
+     claims the program (MESSAGE_PARSERS below), else to the generic fallback. A line with no
+     envelope at all (a comment, a stray fragment) is ignored: no program wrote it. Text a
+     container wrote without a syslog envelope (CRI, Docker) has no program: generic reads it.
+
+Kubernetes CRI partial lines ("P") are joined with the lines of the same stream that follow
+until the final one ("F"); the joined record is counted on its "F" line and every "P" line is
+counted ignored. The unfinished parts wait in the parser instance between chunks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from types import ModuleType
+from typing import Callable
+
+from exporter import envelope
+from exporter.events import UNPARSED, MessageResult, StatusEvent
+from exporter.parsers import generic, postfix
+from exporter.parsers.base import ChunkResult
+
+# The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
+# syslog names it claims), PREFILTER and parse_message(). A module that does not exist
+# (yet) is skipped. Postfix also claims every program name with a "/" (postfix/smtp,
+# postfix-out/smtp, postfix/submission/smtpd); exact names are looked up first.
+MESSAGE_PARSERS: tuple[str, ...] = ("postfix", "exim", "sendmail", "qmail", "opensmtpd", "dovecot", "courier")
+
+# A CRI partial line must be seen even when it holds no status text, and journald writes a
+# message that is not valid UTF-8 as a byte array, which no text pattern can see into.
+_CRI_PARTIAL = rb"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[^ \n]* (?:stdout|stderr) P"
+_JOURNALD_BYTES = rb'"MESSAGE":\['
+MAX_PARTIAL_CHARS = 1024 * 1024  # a CRI record longer than this is dropped and counted unparsed
+
+ParseMessage = Callable[[str, str, "float | None"], MessageResult]
+
+
+def load_message_parsers() -> list[ModuleType]:
+    """The message parser modules that exist, in MESSAGE_PARSERS order."""
+    modules = []
+    for name in MESSAGE_PARSERS:
+        full_name = f"exporter.parsers.{name}"
+        try:
+            modules.append(importlib.import_module(full_name))
+        except ModuleNotFoundError as error:
+            if error.name != full_name:
+                raise  # the module exists but something it imports is missing: a real error
+    return modules
+
+
+def program_table(modules: list[ModuleType]) -> dict[str, ParseMessage]:
+    """Exact syslog program name -> that program's parse_message."""
+    table: dict[str, ParseMessage] = {}
+    for module in modules:
+        for program in module.PROGRAMS:
+            table.setdefault(program, module.parse_message)
+    return table
+
+
+def candidate_pattern(modules: list[ModuleType]) -> re.Pattern[bytes]:
+    """One pattern that hits every line any message parser (or the generic one) could use."""
+    fragments = [module.PREFILTER for module in modules]
+    fragments += [generic.PREFILTER, _CRI_PARTIAL, _JOURNALD_BYTES]
+    return re.compile(b"|".join(b"(?:" + fragment + b")" for fragment in fragments), re.MULTILINE)
+
+
+_MODULES = load_message_parsers()
+_PROGRAMS = program_table(_MODULES)
+_CANDIDATE = candidate_pattern(_MODULES)
+
+
+class _Partial:
+    """The parts of one CRI stream's record seen so far."""
+
+    def __init__(self, timestamp: float | None) -> None:
+        self.timestamp = timestamp
+        self.parts: list[str] = []
+        self.size = 0
+        self.overflow = False
+
+    def add(self, content: str) -> None:
+        self.size += len(content)
+        if self.size > MAX_PARTIAL_CHARS:
+            self.overflow = True
+            self.parts = []
+        elif not self.overflow:
+            self.parts.append(content)
+
+
+class SyslogParser:
+    """Parser for syslog-style streams; keeps only unfinished CRI records between chunks."""
+
+    format = "syslog"
+
+    def __init__(self, now: Callable[[], float] | None = None) -> None:
+        self._now = now or time.time   # for the year of RFC 3164 stamps; tests pass a fixed clock
+        self._partial: dict[str, _Partial] = {}
+
+    def parse(self, chunk: bytes) -> ChunkResult:
+        lines = chunk.count(b"\n")
+        if chunk and not chunk.endswith(b"\n"):
+            lines += 1
+        clock = envelope.YearClock(self._now())
+        events: list[StatusEvent] = []
+        matched = unparsed = 0
+        size = len(chunk)
+        pos = 0
+        while pos < size:
+            if self._partial:
+                # Unfinished CRI records: every line may continue one, so look at each in turn.
+                end = chunk.find(b"\n", pos)
+                if end < 0:
+                    end = size
+                result = self._line(chunk[pos:end], clock, False)
+            else:
+                found = _CANDIDATE.search(chunk, pos)
+                if found is None:
+                    break
+                start = chunk.rfind(b"\n", 0, found.start()) + 1
+                end = chunk.find(b"\n", found.start())
+                if end < 0:
+                    end = size
+                result = self._line(chunk[start:end], clock, True)
+            pos = end + 1
+            if result is UNPARSED:
+                unparsed += 1
+            elif result:
+                matched += 1
+                events.extend(result)  # type: ignore[arg-type]
+        return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
+
+    def _line(self, raw: bytes, clock: envelope.YearClock, candidate: bool) -> MessageResult:
+        """The result of one line; never raises (a failure counts the line unparsed)."""
+        try:
+            text = raw.decode("utf-8", "replace")
+            if text.endswith("\r"):
+                text = text[:-1]
+            cri = envelope.split_cri(text) if text[:1].isdigit() else None
+            if cri is None:
+                if not candidate and _CANDIDATE.search(raw) is None:
+                    return None
+                return self._dispatch(envelope.split(text, clock))
+            stamp, stream, partial, content = cri
+            waiting = self._partial.get(stream)
+            if partial:
+                if waiting is None:
+                    waiting = self._partial[stream] = _Partial(stamp)
+                waiting.add(content)
+                return None
+            if waiting is not None:
+                del self._partial[stream]
+                if waiting.overflow:
+                    return UNPARSED
+                waiting.add(content)
+                content = "".join(waiting.parts)
+                stamp = waiting.timestamp
+                if _CANDIDATE.search(content.encode("utf-8", "replace")) is None:
+                    return None
+            elif not candidate and _CANDIDATE.search(raw) is None:
+                return None
+            return self._dispatch(envelope.split_inner(content, stamp, clock))
+        except Exception:  # noqa: BLE001 - bad input must never stop the daemon
+            return UNPARSED
+
+    @staticmethod
+    def _dispatch(found: envelope.Envelope | None) -> MessageResult:
+        if found is None:
+            return None  # no envelope: not a log record of any program (a comment, a stray line)
+        program = found.program
+        parse: ParseMessage | None = None
+        if program is not None:
+            parse = _PROGRAMS.get(program)
+            if parse is None and "/" in program:
+                parse = postfix.parse_message
+        if parse is None:
+            parse = generic.parse_message
+        return parse(program or "", found.message, found.timestamp)
