@@ -1,62 +1,276 @@
-"""The `ndr-exporter` command: serve (the daemon), explain, report, backfill, demo.
+"""The `ndr-exporter` command: serve (the daemon, the default), explain, report, backfill, demo.
 
-PLACEHOLDER wiring for the service issue, which owns flags, config loading and the
-HTTP endpoint; the subcommand names and the flags below are the contract others test with.
+The entry point of the whole pipeline. `serve` merges settings (flag > environment
+variable > config file > default), checks them, starts the daemon (sources -> parsers
+-> classifier -> metrics) and the HTTP endpoint (exporter.web), then waits for
+signals: SIGHUP re-reads the config file's sources, SIGTERM and SIGINT stop cleanly
+(checkpoints flushed) with exit status 0. A bad flag or config exits 2 with the field
+named. The other subcommands live in their own modules, imported only when used.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
+import os
 import signal
 import sys
 import threading
+from typing import Any
 
-from exporter.config import ServeConfig, SourceConfig
+from exporter import __version__
+from exporter.config import (
+    LOG_FORMATS, LOG_LEVELS, START_AT, ConfigError, ServeConfig, SourceConfig, check_code_cap, check_format,
+    check_listen_address, check_telemetry_path, check_unique_names, load_config_file,
+)
 
 SUBCOMMANDS = ("explain", "report", "backfill", "demo")
+PROG = "ndr-exporter"
+log = logging.getLogger("exporter.cli")
+
+# Environment variables that stand in for flags (a flag on the command line wins).
+ENV = {
+    "config_file": "NDR_EXPORTER_CONFIG_FILE",
+    "listen_address": "NDR_EXPORTER_LISTEN_ADDRESS",
+    "telemetry_path": "NDR_EXPORTER_TELEMETRY_PATH",
+    "web_config_file": "NDR_EXPORTER_WEB_CONFIG_FILE",
+    "state_file": "NDR_EXPORTER_STATE_FILE",
+    "code_cap": "NDR_EXPORTER_CODE_CAP",
+    "log_level": "NDR_EXPORTER_LOG_LEVEL",
+    "log_format": "NDR_EXPORTER_LOG_FORMAT",
+}
+FLAG = {
+    "config_file": "--config.file",
+    "listen_address": "--web.listen-address",
+    "telemetry_path": "--web.telemetry-path",
+    "web_config_file": "--web.config.file",
+    "state_file": "--state-file",
+    "code_cap": "--metrics.code-cap",
+    "log_level": "--log.level",
+    "log_format": "--log.format",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "explain":
-        from exporter import explain
-        return explain.main(argv[1:])
+    if argv and argv[0] in SUBCOMMANDS:
+        return run_subcommand(argv[0], argv[1:])
+    if argv and argv[0] == "serve":
+        argv = argv[1:]
     return serve(argv)
 
 
-def _parse_serve_args(argv: list[str]) -> ServeConfig:
-    parser = argparse.ArgumentParser(prog="ndr-exporter")
-    parser.add_argument("--source.path", dest="paths", action="append", default=[],
-                        help="a log file or glob to follow (repeatable); the source is named after the file")
-    parser.add_argument("--source.format", dest="fmt", default="auto")
-    parser.add_argument("--start-at", dest="start_at", choices=("end", "beginning"), default="end")
-    parser.add_argument("--poll", action="store_true")
-    parser.add_argument("--state-file", dest="state_file")
-    parser.add_argument("--web.listen-address", dest="listen_address", default=ServeConfig.listen_address)
-    parser.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics")
-    args = parser.parse_args(argv)
-    sources = [SourceConfig(name=p.rsplit("/", 1)[-1], path=p, format=args.fmt,
-                            start_at=args.start_at, poll=args.poll) for p in args.paths]
-    return ServeConfig(sources=sources, listen_address=args.listen_address,
-                       telemetry_path=args.telemetry_path, state_file=args.state_file)
+def run_subcommand(name: str, argv: list[str]) -> int:
+    """Import exporter.<name> only now, and run its main(argv)."""
+    try:
+        module = importlib.import_module(f"exporter.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"exporter.{name}":
+            raise
+        print(f"{PROG}: the {name!r} command is not available in this installation "
+              f"(module exporter.{name} is missing)", file=sys.stderr)
+        return 2
+    return int(module.main(argv))
 
+
+# --- flags -------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Follow mail-server logs and export the SMTP status codes they hold as Prometheus metrics.",
+        epilog=f"Other commands: {PROG} {{{','.join(SUBCOMMANDS)}}} --help. "
+               "Environment variables: " + ", ".join(f"{ENV[k]} ({FLAG[k]})" for k in ENV) + ".")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--config.file", dest="config_file", metavar="FILE",
+                        help="YAML config file: sources, state_file, web, log, metrics")
+    parser.add_argument("--config.check", dest="config_check", action="store_true",
+                        help="check the config (and web config) and exit: 0 if usable, 2 if not")
+    parser.add_argument("--source.path", dest="paths", action="append", default=[], metavar="PATH",
+                        help="a log file or glob to follow (repeatable); the source is named after the file")
+    parser.add_argument("--source.stdin", dest="stdin", action="store_true",
+                        help="read log lines from standard input (source name: stdin)")
+    parser.add_argument("--source.format", dest="fmt", default="auto", metavar="FORMAT",
+                        help="format of the --source.* sources: auto (default) or a parser's name")
+    parser.add_argument("--start-at", dest="start_at", choices=START_AT, default="end",
+                        help="where the --source.* sources start with no checkpoint (default: end)")
+    parser.add_argument("--poll", action="store_true",
+                        help="poll the --source.path files instead of using inotify (NFS, some mounts)")
+    parser.add_argument("--state-file", dest="state_file", metavar="FILE",
+                        help="checkpoint file (offsets and counters); without it, counts restart at 0")
+    parser.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
+                        help=f"address to listen on (default {ServeConfig.listen_address})")
+    parser.add_argument("--web.telemetry-path", dest="telemetry_path", metavar="PATH",
+                        help="path of the metrics (default /metrics)")
+    parser.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                        help="exporter-toolkit web config: TLS and basic auth")
+    parser.add_argument("--metrics.code-cap", dest="code_cap", metavar="N",
+                        help=f"distinct code values before the rest fold into code=\"overflow\" "
+                             f"(default {ServeConfig.code_cap})")
+    parser.add_argument("--log.level", dest="log_level", choices=LOG_LEVELS, help="default info")
+    parser.add_argument("--log.format", dest="log_format", choices=LOG_FORMATS, help="default logfmt")
+    return parser
+
+
+def _setting(args: argparse.Namespace, key: str, env: dict[str, str]) -> tuple[Any, str] | None:
+    """(value, where it came from) for a flag that has an environment variable, or None if unset."""
+    value = getattr(args, key)
+    if value is not None:
+        return value, FLAG[key]
+    if env.get(ENV[key]):
+        return env[ENV[key]], ENV[key]
+    return None
+
+
+def flag_sources(args: argparse.Namespace) -> list[SourceConfig]:
+    """The sources named on the command line."""
+    fmt = check_format(args.fmt, "--source.format")
+    sources = [SourceConfig(name=os.path.basename(path.rstrip("/")) or path, kind="file", path=path,
+                            format=fmt, start_at=args.start_at, poll=args.poll) for path in args.paths]
+    if args.stdin:
+        sources.append(SourceConfig(name="stdin", kind="stdin", format=fmt, start_at="beginning"))
+    names: dict[str, str] = {}
+    for source in sources:
+        if source.name in names:
+            raise ConfigError("--source.path", f"{source.path} and {names[source.name]} would both be named "
+                                               f"{source.name!r}; name them in a config file instead")
+        names[source.name] = source.path or "--source.stdin"
+    return sources
+
+
+def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeConfig, list[SourceConfig]]:
+    """The merged settings, and the sources that came from flags (kept across SIGHUP reloads)."""
+    config_file = _setting(args, "config_file", env)
+    config = load_config_file(config_file[0]) if config_file else ServeConfig()
+    from_flags = flag_sources(args)
+    config.sources = config.sources + from_flags
+    _check_names(config.sources, len(config.sources) - len(from_flags))
+    for key, check in (("listen_address", check_listen_address), ("telemetry_path", check_telemetry_path)):
+        found = _setting(args, key, env)
+        if found:
+            setattr(config, key, check(found[0], found[1]))
+    for key in ("web_config_file", "state_file"):
+        found = _setting(args, key, env)
+        if found:
+            setattr(config, key, found[0])
+    found = _setting(args, "code_cap", env)
+    if found:
+        config.code_cap = check_code_cap(found[0], found[1])
+    for key, choices in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+        found = _setting(args, key, env)
+        if found:
+            if found[0] not in choices:
+                raise ConfigError(found[1], f"unknown value {found[0]!r}; known: {', '.join(choices)}")
+            setattr(config, key, found[0])
+    return config, from_flags
+
+
+def _check_names(sources: list[SourceConfig], from_file: int) -> None:
+    try:
+        check_unique_names(sources)
+    except ConfigError as err:
+        index = int(err.field.split("[")[1].split("]")[0])
+        if index < from_file:
+            raise
+        raise ConfigError("--source.path", f"{err.problem}; the names of the flag sources must differ "
+                                           "from the config file's") from None
+
+
+# --- serve -------------------------------------------------------------------------------------
 
 def serve(argv: list[str]) -> int:
-    from prometheus_client import CollectorRegistry, start_http_server
+    args = build_parser().parse_args(argv)  # exits 2 with the flag named on a bad flag
+    env = dict(os.environ)
+    try:
+        config, from_flags = build_config(args, env)
+        web_config = config.web_config_file
+        if args.config_check:
+            from exporter.web import load_web_config
 
-    from exporter.daemon import Daemon
+            if web_config:
+                load_web_config(web_config)
+    except ConfigError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    if args.config_check:
+        names = ", ".join(s.name for s in config.sources) or "none"
+        print(f"{PROG}: config OK; sources: {names}; listen address: {config.listen_address}")
+        return 0
+
+    from exporter import logsetup
+
+    logsetup.setup(config.log_level, config.log_format)
+    return run(config, from_flags, _setting(args, "config_file", env))
+
+
+def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[str, str] | None) -> int:
+    from prometheus_client import CollectorRegistry, ProcessCollector
+
     from exporter.metrics import MetricsCollector
+    from exporter.web import make_server
 
-    config = _parse_serve_args(argv)
-    daemon = Daemon(config)
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(MetricsCollector(daemon.metrics))
-    host, _, port = config.listen_address.rpartition(":")
-    start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
+    try:
+        server = make_server(config.listen_address, config.telemetry_path, CollectorRegistry(),
+                             config.web_config_file)
+    except ConfigError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"{PROG}: {FLAG['listen_address']} {config.listen_address}: cannot listen: {err.strerror}",
+              file=sys.stderr)
+        return 1
+
     stop = threading.Event()
+    reload = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    daemon.start()
-    stop.wait()
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+
+    from exporter.daemon import Daemon
+
+    daemon = Daemon(config)
+    server.registry.register(MetricsCollector(daemon.metrics))
+    ProcessCollector(registry=server.registry)
+    try:
+        daemon.start()
+    except Exception:
+        log.exception("the daemon could not start")
+        server.server_close()
+        return 1
+    server.server_activate()
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    log.info("listening", extra={"address": config.listen_address, "telemetry_path": config.telemetry_path,
+                                 "tls": server.watcher.current()[1] is not None,
+                                 "sources": ",".join(s.name for s in config.sources), "version": __version__})
+    while not stop.wait(0.2):
+        if reload.is_set():
+            reload.clear()
+            _reload(daemon, from_flags, config_file)
+    log.info("stopping")
+    server.shutdown()
+    server.server_close()
     daemon.stop()
+    log.info("stopped")
     return 0
+
+
+def _reload(daemon: Any, from_flags: list[SourceConfig], config_file: tuple[str, str] | None) -> None:
+    """SIGHUP: read the config file's sources again and hand them to the daemon."""
+    if config_file is None:
+        log.info("SIGHUP: no config file to reload; sources unchanged")
+        return
+    try:
+        fresh = load_config_file(config_file[0])
+        sources = fresh.sources + from_flags
+        _check_names(sources, len(fresh.sources))
+    except ConfigError as err:
+        log.error("SIGHUP: config not reloaded; keeping the current sources", extra={"error": str(err)})
+        return
+    daemon.reload(sources)
+    log.info("SIGHUP: sources reloaded", extra={"sources": ",".join(s.name for s in sources)})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

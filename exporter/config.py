@@ -1,14 +1,37 @@
-"""Settings for the daemon: what to follow and how to serve (flags, YAML file, environment).
+"""Settings for the daemon: what to follow and how to serve (YAML file, environment, flags).
 
-PLACEHOLDER for loading and validation (the service issue); the dataclasses are the
-contract that the sources and the daemon read.
+The dataclasses are the contract that the sources and the daemon read. This module
+also turns a YAML config file into them and checks every field, so that a mistake is
+refused at start with a message that names the field (`sources[1].format: ...`); the
+CLI turns a ConfigError into exit status 2. Flags and environment variables are
+merged on top by exporter.cli.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
-DEFAULT_PORT = 9798  # see README: not taken in Prometheus' default port allocations
+import yaml
+
+# 9798, the first placeholder, belongs to the Speedtest exporter in Prometheus' "default port
+# allocations" list, and that list's 9100-9999 range is used up; so the default sits outside it
+# (docs/deployment.md says more).
+DEFAULT_PORT = 39798
+DEFAULT_CODE_CAP = 500
+START_AT = ("end", "beginning")
+LOG_LEVELS = ("debug", "info", "warn", "error")
+LOG_FORMATS = ("logfmt", "json")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; str() names the field and says what is wrong."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"{field_name}: {problem}")
+        self.field = field_name
+        self.problem = problem
 
 
 @dataclass
@@ -34,6 +57,234 @@ class ServeConfig:
     web_config_file: str | None = None
     state_file: str | None = None      # checkpoint file; None: no checkpoints
     checkpoint_interval: float = 1.0
-    code_cap: int = 500
+    code_cap: int = DEFAULT_CODE_CAP
     log_level: str = "info"
     log_format: str = "logfmt"
+
+
+# --- the YAML file ---------------------------------------------------------------------------
+
+SOURCE_KEYS = ("name", "path", "journald", "stdin", "format", "start_at", "poll", "poll_interval",
+               "max_line_bytes")
+JOURNALD_KEYS = ("units", "identifiers", "file")
+TOP_KEYS = ("sources", "state_file", "checkpoint_interval", "web", "log", "metrics")
+WEB_KEYS = ("listen_address", "telemetry_path", "config_file")
+LOG_KEYS = ("level", "format")
+METRICS_KEYS = ("code_cap",)
+
+
+def load_config_file(path: str) -> ServeConfig:
+    """Read and check a YAML config file; ConfigError names the field that is wrong."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as err:
+        raise ConfigError("--config.file", f"cannot read {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = ""
+        mark = getattr(err, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ConfigError(path, f"not valid YAML{where}: {problem}") from None
+    return config_from_dict({} if data is None else data)
+
+
+def config_from_dict(data: Any) -> ServeConfig:
+    """Build a ServeConfig from the parsed YAML document."""
+    top = _mapping(data, "config file", TOP_KEYS)
+    config = ServeConfig()
+    sources = top.get("sources", [])
+    if sources is None:
+        sources = []
+    if not isinstance(sources, list):
+        raise ConfigError("sources", f"must be a list, not {_kind(sources)}")
+    config.sources = [source_from_dict(item, f"sources[{i}]") for i, item in enumerate(sources)]
+    check_unique_names(config.sources)
+    if "state_file" in top:
+        config.state_file = _opt_str(top["state_file"], "state_file")
+    if "checkpoint_interval" in top:
+        config.checkpoint_interval = _positive_number(top["checkpoint_interval"], "checkpoint_interval")
+    web = _mapping(top.get("web") or {}, "web", WEB_KEYS)
+    if "listen_address" in web:
+        config.listen_address = check_listen_address(_str(web["listen_address"], "web.listen_address"),
+                                                     "web.listen_address")
+    if "telemetry_path" in web:
+        config.telemetry_path = check_telemetry_path(_str(web["telemetry_path"], "web.telemetry_path"),
+                                                     "web.telemetry_path")
+    if "config_file" in web:
+        config.web_config_file = _opt_str(web["config_file"], "web.config_file")
+    log = _mapping(top.get("log") or {}, "log", LOG_KEYS)
+    if "level" in log:
+        config.log_level = check_choice(_str(log["level"], "log.level"), LOG_LEVELS, "log.level")
+    if "format" in log:
+        config.log_format = check_choice(_str(log["format"], "log.format"), LOG_FORMATS, "log.format")
+    metrics = _mapping(top.get("metrics") or {}, "metrics", METRICS_KEYS)
+    if "code_cap" in metrics:
+        config.code_cap = check_code_cap(metrics["code_cap"], "metrics.code_cap")
+    return config
+
+
+def source_from_dict(data: Any, where: str) -> SourceConfig:
+    """One entry of `sources:`; exactly one of path, journald or stdin says what to read."""
+    item = _mapping(data, where, SOURCE_KEYS)
+    kinds = [k for k in ("path", "journald", "stdin") if item.get(k) not in (None, False)]
+    if len(kinds) != 1:
+        found = ", ".join(kinds) if kinds else "none"
+        raise ConfigError(where, f"needs exactly one of path, journald or stdin (found: {found})")
+    if "name" not in item:
+        raise ConfigError(f"{where}.name", "missing (the name becomes the `source` label)")
+    source = SourceConfig(name=check_source_name(item["name"], f"{where}.name"))
+    if kinds[0] == "path":
+        source.kind = "file"
+        source.path = _str(item["path"], f"{where}.path")
+        if not source.path:
+            raise ConfigError(f"{where}.path", "must not be empty")
+    elif kinds[0] == "stdin":
+        source.kind = "stdin"
+        if item["stdin"] is not True:
+            raise ConfigError(f"{where}.stdin", f"must be true, not {item['stdin']!r}")
+    else:
+        source.kind = "journald"
+        journald = _mapping(item["journald"] if item["journald"] is not True else {},
+                            f"{where}.journald", JOURNALD_KEYS)
+        source.units = _str_list(journald.get("units", []), f"{where}.journald.units")
+        source.identifiers = _str_list(journald.get("identifiers", []), f"{where}.journald.identifiers")
+        if "file" in journald:
+            source.journal_file = _opt_str(journald["file"], f"{where}.journald.file")
+    if "format" in item:
+        source.format = check_format(_str(item["format"], f"{where}.format"), f"{where}.format")
+    if "start_at" in item:
+        source.start_at = check_choice(_str(item["start_at"], f"{where}.start_at"), START_AT,
+                                       f"{where}.start_at")
+    if "poll" in item:
+        if not isinstance(item["poll"], bool):
+            raise ConfigError(f"{where}.poll", f"must be true or false, not {item['poll']!r}")
+        source.poll = item["poll"]
+    if "poll_interval" in item:
+        source.poll_interval = _positive_number(item["poll_interval"], f"{where}.poll_interval")
+    if "max_line_bytes" in item:
+        value = item["max_line_bytes"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 256:
+            raise ConfigError(f"{where}.max_line_bytes", f"must be a whole number of at least 256, not {value!r}")
+        source.max_line_bytes = value
+    return source
+
+
+# --- checks shared with the CLI --------------------------------------------------------------
+
+def known_formats() -> tuple[str, ...]:
+    from exporter.parsers import FORMATS
+
+    return ("auto",) + tuple(FORMATS)
+
+
+def check_format(value: str, where: str) -> str:
+    known = known_formats()
+    if value not in known:
+        raise ConfigError(where, f"unknown format {value!r}; known: {', '.join(known)}")
+    return value
+
+
+def check_choice(value: str, choices: tuple[str, ...], where: str) -> str:
+    if value not in choices:
+        raise ConfigError(where, f"unknown value {value!r}; known: {', '.join(choices)}")
+    return value
+
+
+def check_source_name(value: Any, where: str) -> str:
+    """A source name is a label value: short, printable, chosen by the operator."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, f"must be a non-empty string, not {value!r}")
+    if len(value) > 128 or not value.isprintable():
+        raise ConfigError(where, "must be at most 128 printable characters")
+    return value
+
+
+def check_unique_names(sources: list[SourceConfig]) -> None:
+    seen: dict[str, int] = {}
+    for i, source in enumerate(sources):
+        if source.name in seen:
+            raise ConfigError(f"sources[{i}].name",
+                              f"{source.name!r} is already the name of sources[{seen[source.name]}]")
+        seen[source.name] = i
+
+
+def check_listen_address(value: str, where: str) -> str:
+    """host:port, :port or [v6]:port, with a port from 0 to 65535."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(where, f"{value!r} is not host:port (for example :{DEFAULT_PORT} or 127.0.0.1:{DEFAULT_PORT})")
+    if host.startswith("[") != host.endswith("]"):
+        raise ConfigError(where, f"{value!r}: an IPv6 address goes in brackets, e.g. [::1]:{DEFAULT_PORT}")
+    return value
+
+
+def split_listen_address(value: str) -> tuple[str, int]:
+    """(host, port) from a checked listen address; an empty host means every address."""
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def check_telemetry_path(value: str, where: str) -> str:
+    if not value.startswith("/") or value == "/" or any(c in value for c in "?# "):
+        raise ConfigError(where, f"{value!r} must be a path starting with / (not / itself), e.g. /metrics")
+    return value
+
+
+def check_code_cap(value: Any, where: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(where, f"must be a whole number of at least 1, not {value!r}")
+    return value
+
+
+def check_readable_file(path: str, where: str) -> None:
+    if not os.path.isfile(path):
+        raise ConfigError(where, f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(where, f"{path}: not readable")
+
+
+# --- small typed readers -----------------------------------------------------------------------
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+def _mapping(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(where, f"must be a mapping, not {_kind(value)}")
+    for key in value:
+        if key not in keys:
+            prefix = "" if where == "config file" else where + "."
+            raise ConfigError(f"{prefix}{key}", f"unknown field; known: {', '.join(keys)}")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(where, f"must be a string, not {_kind(value)}")
+    return value
+
+
+def _opt_str(value: Any, where: str) -> str | None:
+    return None if value is None else _str(value, where)
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(where, "must be a list of strings")
+    return list(value)
+
+
+def _positive_number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(where, f"must be a number of seconds above 0, not {value!r}")
+    return float(value)
