@@ -1,0 +1,124 @@
+"""Parser for the IIS SMTP service's W3C extended logs, format "iis_smtp".
+
+Part of the parser stage: a chunk of complete lines in, StatusEvents out
+(parsers/base.py). Fields are separated by spaces, named by the newest `#Fields:`
+line, and a space inside a value is written "+". Two kinds of lines hold statuses:
+
+  inbound   a client's command and our answer: cs-method is the verb (RCPT, DATA, ...)
+            and sc-status the 3-digit reply. A 4xx/5xx answer to MAIL, RCPT, DATA or
+            BDAT is one rejected event (IIS logs no enhanced code here).
+  outbound  cs-username "OutboundConnectionCommand" (our command, verb in cs-method) or
+            "OutboundConnectionResponse" (the remote's reply text in cs-uri-query);
+            c-ip is the remote server. smtp_dialogue.Dialogue pairs replies with
+            commands, per remote, and counts one event per recipient attempt.
+"""
+
+from __future__ import annotations
+
+import re
+
+from exporter.events import REJECTED, StatusEvent
+from exporter.parsers.base import ChunkResult
+from exporter.parsers.smtp_dialogue import Dialogue, command_verb
+from exporter.parsers.w3c import (
+    candidate_lines, count_lines, decode, field_map, fields_directive, has_bad_bytes,
+    iso_utc_seconds, segments, split_reply,
+)
+
+# The SMTP service's default W3C field list.
+FIELDS = ("date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method "
+          "cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken "
+          "cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)").split()
+
+_CANDIDATE = re.compile(r" OutboundConnection| (?i:MAIL|RCPT|DATA|BDAT) ")
+_TRANSACTION = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
+_REPLY = re.compile(r"[2-5][0-9][0-9](?![0-9])")
+
+
+class _Layout:
+    def __init__(self, names: list[str]) -> None:
+        columns = field_map(names)
+        self.date = columns.get("date", -1)
+        self.time = columns.get("time", -1)
+        self.client = columns.get("c-ip", -1)
+        self.user = columns.get("cs-username", -1)
+        self.method = columns.get("cs-method", -1)
+        self.query = columns.get("cs-uri-query", -1)
+        self.status = columns.get("sc-status", -1)
+        self.min_fields = max(self.user, self.method, self.query, self.status) + 1
+        self.usable = min(self.user, self.method, self.query, self.status) >= 0
+
+
+def _field(row: list[str], index: int) -> str:
+    value = row[index] if 0 <= index < len(row) else "-"
+    return "" if value == "-" else value
+
+
+class IisSmtpParser:
+    """IIS SMTP W3C log lines to StatusEvents (mta "iis")."""
+
+    format = "iis_smtp"
+
+    def __init__(self) -> None:
+        self._layout = _Layout(FIELDS)
+        self._dialogue = Dialogue()
+
+    def parse(self, chunk: bytes) -> ChunkResult:
+        lines = count_lines(chunk)
+        events: list[StatusEvent] = []
+        matched = unparsed = 0
+        text = decode(chunk)
+        for header, start, end in segments(text):
+            if header is not None:
+                names = fields_directive(header)
+                if names:
+                    self._layout = _Layout(names)
+            for line in candidate_lines(text, _CANDIDATE, start, end):
+                found = self._read_line(line)
+                if found is None:
+                    unparsed += 1
+                elif found:
+                    matched += 1
+                    events.extend(found)
+        return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
+
+    def _timestamp(self, row: list[str]) -> float | None:
+        layout = self._layout
+        date, time = _field(row, layout.date), _field(row, layout.time)
+        if not date or not time:
+            return None
+        return iso_utc_seconds(f"{date}T{time}")
+
+    def _read_line(self, line: str) -> list[StatusEvent] | None:
+        """The events of one candidate line: [] when none, None when the line does not parse."""
+        if line.startswith("#"):
+            return []
+        layout = self._layout
+        if not layout.usable or has_bad_bytes(line):
+            return None
+        row = line.split()
+        if len(row) < layout.min_fields:
+            return None
+        user = row[layout.user]
+        remote = _field(row, layout.client) or None
+        if user == "OutboundConnectionCommand":
+            command = f"{_field(row, layout.method)} {_field(row, layout.query).replace('+', ' ')}"
+            if remote is not None:
+                self._dialogue.command(remote, command_verb(command))
+            return []
+        if user == "OutboundConnectionResponse":
+            answer = _field(row, layout.query).replace("+", " ").strip()
+            if remote is None or _REPLY.match(answer) is None:
+                return []
+            reply, code = split_reply(answer)
+            decided = self._dialogue.reply(remote, reply or answer[:3])
+            if decided is None:
+                return []
+            outcome, count = decided
+            return [StatusEvent("iis", outcome, code, reply, remote, self._timestamp(row))] * count
+        status = row[layout.status]
+        if row[layout.method].upper() not in _TRANSACTION or status[:1] not in ("4", "5"):
+            return []
+        if len(status) != 3 or not status.isdigit():
+            return None
+        return [StatusEvent("iis", REJECTED, None, status, remote, self._timestamp(row))]

@@ -1,0 +1,145 @@
+"""Shared pieces of the parsers for Microsoft's header-directed logs.
+
+Part of the parser stage. Exchange message tracking logs, Exchange SMTP protocol
+logs and IIS SMTP logs all follow the W3C extended log idea: `#Name: value`
+directive lines, one of which (`#Fields:`) names the columns of the lines after
+it. This module holds what the three parsers share: turning a chunk into text,
+counting its lines, reading a `#Fields:` directive into a column map, reading a
+UTC timestamp, and splitting an SMTP reply into its 3-digit reply and enhanced
+status code. It keeps no state; each parser holds its own column map.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from exporter.codes import find_code, is_valid_code
+
+# A reply and the enhanced code standing right after it: "550 5.1.1", "550-5.7.26",
+# "451 4.4.0". The code is validated with is_valid_code before it is used.
+_REPLY_AND_CODE = re.compile(
+    r"(?<![\w.])([245][0-9]{2})[ \-]+([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9]|\.[0-9])"
+)
+# A reply alone at the start of the text: "550 Requested action not taken", "421".
+_REPLY_AT_START = re.compile(r"\s*([2-5][0-9]{2})(?![0-9.])")
+
+
+def count_lines(chunk: bytes) -> int:
+    """Lines in a chunk: each ends in a newline, and a final piece without one counts too."""
+    lines = chunk.count(b"\n")
+    if chunk and not chunk.endswith(b"\n"):
+        lines += 1
+    return lines
+
+
+def decode(chunk: bytes) -> str:
+    """The chunk as text. Bytes that are not UTF-8 become lone surrogates (see has_bad_bytes)."""
+    try:
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return chunk.decode("utf-8", errors="surrogateescape")
+
+
+def has_bad_bytes(text: str) -> bool:
+    """True when decode() had to stand in for bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def fields_directive(line: str) -> list[str] | None:
+    """The field names of a `#Fields:` line (BOM, CR and spacing allowed), or None for other lines.
+
+    Exchange separates the names with commas, IIS with spaces; both are read here.
+    """
+    line = line.lstrip("\ufeff").rstrip("\r\n")
+    if not line.startswith("#Fields:"):
+        return None
+    body = line[len("#Fields:"):].strip()
+    if "," in body:
+        return next(csv.reader([body]), [])
+    return body.split()
+
+
+def field_map(names: list[str]) -> dict[str, int]:
+    """Column positions by lower-cased field name, from the names a `#Fields:` line lists."""
+    columns: dict[str, int] = {}
+    for position, name in enumerate(names):
+        name = name.strip().lower()
+        if name and name not in columns:
+            columns[name] = position
+    return columns
+
+
+def iso_utc_seconds(text: str) -> float | None:
+    """Unix seconds from "2019-03-14T08:15:02.193Z" (Exchange's date-time), or None."""
+    text = text.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"  # Python 3.10's fromisoformat does not read "Z"
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
+
+
+@lru_cache(maxsize=4096)
+def split_reply(text: str) -> tuple[str | None, str | None]:
+    """(reply, code) from SMTP reply text; either may be None.
+
+    "550 5.1.1 User unknown" -> ("550", "5.1.1"); "550-5.7.26 ..." -> ("550", "5.7.26");
+    "[{LRT=};{LED=550 5.4.8 ...}]" -> ("550", "5.4.8"); "2.1.5Recipient OK" -> (None, "2.1.5");
+    "554 Transaction failed" -> ("554", None).
+    """
+    pair = _REPLY_AND_CODE.search(text)
+    if pair is not None:
+        code = pair.group(2)
+        return pair.group(1), code if is_valid_code(code) else None
+    start = _REPLY_AT_START.match(text)
+    reply = start.group(1) if start is not None else None
+    return reply, find_code(text)
+
+
+_FIELDS_LINE = re.compile(r"^\ufeff?#Fields:[^\n]*", re.M)
+
+
+def segments(text: str) -> list[tuple[str | None, int, int]]:
+    """The text cut at its `#Fields:` lines.
+
+    Returns (header, start, end) triples: the `#Fields:` line that governs text[start:end],
+    or None for the part before the first one (the parser's current column map applies).
+    """
+    if "#Fields:" not in text:
+        return [(None, 0, len(text))]
+    parts: list[tuple[str | None, int, int]] = []
+    header: str | None = None
+    start = 0
+    for match in _FIELDS_LINE.finditer(text):
+        parts.append((header, start, match.start()))
+        header = match.group()
+        start = match.end()
+    parts.append((header, start, len(text)))
+    return parts
+
+
+def candidate_lines(text: str, pattern: re.Pattern[str], start: int, end: int) -> list[str]:
+    """Each distinct line of text[start:end] in which pattern matches, without its line end."""
+    lines: list[str] = []
+    last_start = -1
+    for match in pattern.finditer(text, start, end):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        if line_start == last_start:
+            continue
+        last_start = line_start
+        line_end = text.find("\n", match.end())
+        if line_end == -1:
+            line_end = len(text)
+        lines.append(text[line_start:line_end].rstrip("\r"))
+    return lines
