@@ -1,0 +1,155 @@
+"""Exim's log messages: deliveries, deferrals, failures and rejections -> StatusEvents.
+
+Part of the parser stage. The syslog dispatcher (exporter/parsers/syslog.py) hands this
+module the message of each line whose program is "exim" or "exim4"; the mainlog parser
+(exporter/parsers/exim_mainlog.py) calls parse_body on the text after each line's time
+stamp. The message is what Exim writes to its mainlog after the date:
+
+    [pid] 1abcDE-000123-AB ** user@example.net R=dnslookup T=remote_smtp H=mx.example.net [192.0.2.1]: SMTP error from remote mail server after RCPT TO:<user@example.net>: 550 5.1.1 No such user
+    1abcDE-000123-AB == user@example.net R=dnslookup T=remote_smtp defer (-44): SMTP error from remote mail server after RCPT TO:<user@example.net>: host mx.example.net [192.0.2.1]: 451 4.7.1 Try later
+    1abcDE-000123-AB => user@example.net R=dnslookup T=remote_smtp H=mx.example.net [192.0.2.1] C="250 2.0.0 Ok: queued as 4F2A"
+    H=client.example.org [198.51.100.7] F=<a@example.org> rejected RCPT <b@example.net>: 550 5.7.1 relay not permitted
+
+What counts, and as what:
+  "**"              bounced; "expired" when Exim gave up because the retry time ran out
+                    ("retry timeout exceeded")
+  "=="              deferred (every logged deferral, "retry time not reached" included)
+  "=>" "->" ">>"    delivered (first address, further addresses of the same delivery,
+                    cutthrough delivery)
+  "*>"              not counted: Exim writes it when delivery was suppressed (-N), so no
+                    attempt was made
+  "rejected RCPT|MAIL|after DATA|EHLO|HELO|connection in|by local_scan()|by non-SMTP ACL"
+                    rejected, "temporarily rejected" too (its 4xx reply, when logged, tells
+                    the class)
+Not counted: "<=" arrivals, "Completed", authenticator failures (535 to a login attempt is
+about a password, not about a message), protocol and synchronisation errors, sender
+verification notes (the "rejected" line that follows them is counted).
+
+Where the codes are read: after "SMTP error from remote mail server after <command>: " (or
+"LMTP error after <command>: "), skipping the older "host NAME [IP]: " part; inside C="..."
+of a delivery; at the start of the message text after the first ": " of a failure,
+deferral or rejection. A multi-line reply is logged with a literal "\\n" between lines;
+its first line carries the code.
+
+Remote: the H= field ("H=name [ip]", "H=name (helo) [ip]", "H=[ip]"): the name when Exim
+logged a verified one, else the IP; for the older layout, "host NAME [IP]" in the error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from exporter.events import (
+    BOUNCED, DEFERRED, DELIVERED, EXPIRED, REJECTED, UNPARSED, MessageResult, StatusEvent,
+)
+from exporter.parsers.smtp_reply import reply_at
+
+MTA = "exim"
+PROGRAMS: tuple[str, ...] = ("exim", "exim4")
+# Every status line has a delivery flag between spaces or the word "rejected".
+PREFILTER = rb" (?:\*\*|==|=>|->|>>) | rejected "
+
+# Message ids: 16 characters before Exim 4.97 ("1abcDE-000123-AB"), 23 since
+# ("1abcDE-00000001234-ABCD").
+MESSAGE_ID = r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{6}-[0-9A-Za-z]{2}|[0-9A-Za-z]{11}-[0-9A-Za-z]{4})"
+
+# What may stand before the message when Exim logs through syslog or journald: its own
+# date (journald keeps it), the pid with log_selector +pid.
+_SYSLOG_PREFIX = re.compile(
+    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3,6})?(?: [+-][0-9]{4})? )?"
+    r"(?:\[[0-9]+\] )?"
+)
+_DELIVERY = re.compile(r"(" + MESSAGE_ID + r") (\*\*|==|=>|->|>>) ")
+_ARRIVAL_OR_ID = re.compile(r"(" + MESSAGE_ID + r") (<= )?")
+_REJECTED = re.compile(
+    r"(?<!\S)(?:temporarily )?rejected "
+    r"(RCPT|MAIL|after DATA|after MIME|after DKIM|after PRDR|EHLO or HELO|EHLO|HELO|"
+    r"connection in|by local_scan\(\)|by non-SMTP ACL|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT|DATA)"
+    r"(?= |:|$)"
+)
+_HOST_FIELD = re.compile(
+    r"(?<!\S)H=(?:([^\s()\[\]]+) )?(?:\([^)]*\) )?\[([0-9A-Fa-f:.]+)\]"
+)
+_SMTP_ERROR = re.compile(
+    r"(?:SMTP error from remote (?:mail )?server|LMTP error) after "
+    r"(?:pipelined )?(?:RCPT TO:<[^>]*>|MAIL FROM:<[^>]*>[^:]*|[^:<]*): "
+    r"(?:host ([^\s\[\]]+) \[([0-9A-Fa-f:.]+)\]: )?"
+)
+# The first ": " that is not inside a quoted field value (DN="...", C="...").
+_MESSAGE_START = re.compile(r'(?:[^":]|"[^"]*"|:(?! ))*: ')
+_EXPIRY_WORDS = ("retry timeout exceeded", "retry time not reached for any host after a long failure")
+_OUTCOMES = {"**": BOUNCED, "==": DEFERRED, "=>": DELIVERED, "->": DELIVERED, ">>": DELIVERED}
+
+
+def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
+    """One syslog message from Exim: events, None (not a status line) or UNPARSED."""
+    try:
+        prefix = _SYSLOG_PREFIX.match(message)
+        return parse_body(message, prefix.end() if prefix else 0, timestamp)
+    except Exception:  # a safety net: no input may stop the pipeline
+        return UNPARSED
+
+
+def parse_body(text: str, pos: int, timestamp: float | None) -> MessageResult:
+    """The Exim log text starting at text[pos] (after date and pid): events, None or UNPARSED."""
+    delivery = _DELIVERY.match(text, pos)
+    if delivery is not None:
+        return _delivery(text, delivery.end(), delivery.group(2), delivery.group(1), timestamp)
+    queue_id = None
+    known = _ARRIVAL_OR_ID.match(text, pos)
+    if known is not None:
+        if known.group(2):
+            return None  # "<=" arrival: not a status
+        queue_id = known.group(1)
+        pos = known.end()
+    rejected = _REJECTED.search(text, pos)
+    if rejected is None:
+        return None
+    return _rejection(text, pos, rejected, queue_id, timestamp)
+
+
+def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | None) -> MessageResult:
+    outcome = _OUTCOMES[flag]
+    reply = code = remote = None
+    fields_end = len(text)
+    if outcome == DELIVERED:
+        confirm = text.find(' C="', pos)
+        if confirm >= 0:
+            reply, code = reply_at(text, confirm + 4)
+            fields_end = confirm
+    else:
+        error = _SMTP_ERROR.search(text, pos)
+        if error is not None:
+            reply, code = reply_at(text, error.end())
+            if reply is None:
+                return UNPARSED  # the remote's answer is announced but not where it belongs
+            fields_end = error.start()
+            if error.group(2):
+                remote = error.group(1) or error.group(2)
+        else:
+            start = _MESSAGE_START.match(text, pos)
+            if start is not None:
+                reply, code = reply_at(text, start.end())
+                fields_end = start.end()
+        if outcome == BOUNCED and any(word in text for word in _EXPIRY_WORDS):
+            outcome = EXPIRED
+    host = _HOST_FIELD.search(text, pos, fields_end)
+    if host is not None:
+        remote = host.group(1) or host.group(2)
+    return [StatusEvent(MTA, outcome, code, reply, remote, timestamp, queue_id)]
+
+
+def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | None,
+               timestamp: float | None) -> MessageResult:
+    after = rejected.end()
+    if rejected.group(1) in ("RCPT", "MAIL") and text.startswith(" <", after):
+        close = text.find(">", after)
+        if close >= 0:
+            after = close + 1
+    reply = code = None
+    colon = text.find(": ", after)
+    if colon >= 0:
+        reply, code = reply_at(text, colon + 2)
+    host = _HOST_FIELD.search(text, pos, rejected.start() + 1)
+    remote = (host.group(1) or host.group(2)) if host is not None else None
+    return [StatusEvent(MTA, REJECTED, code, reply, remote, timestamp, queue_id)]
