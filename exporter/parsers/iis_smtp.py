@@ -30,7 +30,7 @@ FIELDS = ("date time c-ip cs-username s-sitename s-computername s-ip s-port cs-m
           "cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken "
           "cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)").split()
 
-_CANDIDATE = re.compile(r" OutboundConnection| (?i:MAIL|RCPT|DATA|BDAT) ")
+_CANDIDATE = re.compile(r" OutboundConnection| (?i:MAIL|RCPT|DATA|BDAT)\b")
 _TRANSACTION = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
 _REPLY = re.compile(r"[2-5][0-9][0-9](?![0-9])")
 
@@ -45,8 +45,10 @@ class _Layout:
         self.method = columns.get("cs-method", -1)
         self.query = columns.get("cs-uri-query", -1)
         self.status = columns.get("sc-status", -1)
-        self.min_fields = max(self.user, self.method, self.query, self.status) + 1
-        self.usable = min(self.user, self.method, self.query, self.status) >= 0
+        # Inbound lines need the verb and the status; outbound ones also cs-username and
+        # cs-uri-query (a log without them holds only inbound lines).
+        self.min_fields = max(self.method, self.status) + 1
+        self.usable = min(self.method, self.status) >= 0
 
 
 def _field(row: list[str], index: int) -> str:
@@ -99,8 +101,10 @@ class IisSmtpParser:
         row = line.split()
         if len(row) < layout.min_fields:
             return None
-        user = row[layout.user]
+        user = _field(row, layout.user)
         remote = _field(row, layout.client) or None
+        if user.startswith("OutboundConnection") and len(row) <= layout.query:
+            return None  # cut short before the command's argument or the reply text
         if user == "OutboundConnectionCommand":
             command = f"{_field(row, layout.method)} {_field(row, layout.query).replace('+', ' ')}"
             if remote is not None:

@@ -11,11 +11,13 @@ order, and decides which replies are delivery outcomes:
   reply to RCPT TO, 2xx              no event yet: the recipient waits for the end of data
   final reply to DATA / BDAT LAST    one event per accepted recipient: delivered, deferred
                                      or bounced by the reply's class
-  banner, EHLO, STARTTLS, AUTH, QUIT and every other reply: no event
+  greeting or EHLO/HELO refused      one deferred/bounced event (the connection attempt)
+  STARTTLS, AUTH, QUIT and every other reply, and 2xx greetings: no event
 
 so one delivery attempt of one recipient is one event. For logs of our own answers to
 clients (Exchange receive logs) the same pairing applies with ours=True: each 4xx/5xx
-answer to MAIL, RCPT, DATA/end of data or BDAT is one rejected event, and accepted
+answer to the connection, EHLO/HELO, MAIL, RCPT, DATA/end of data or BDAT is one
+rejected event, and accepted
 messages give none (they are counted where they are delivered).
 """
 
@@ -28,6 +30,8 @@ from exporter.events import BOUNCED, DEFERRED, DELIVERED, REJECTED
 # What a reply can answer: the verbs that matter, and a marker for the end of the data.
 END_OF_DATA = "END-OF-DATA"
 _TRANSACTION = frozenset({"MAIL", "RCPT", "DATA", "BDAT", END_OF_DATA})
+# A refusal here ends the connection's chance to carry mail: "" is the greeting.
+_OPENING = frozenset({"", "EHLO", "HELO", "LHLO"})
 _MAX_SESSIONS = 20000
 
 
@@ -91,10 +95,12 @@ class Dialogue:
             return None  # 334 and other intermediate replies: the command still waits
         if pending:
             pending.popleft()
-        if verb not in _TRANSACTION or first not in "245":
+        if first not in "245" or (verb not in _TRANSACTION and verb not in _OPENING):
             return None
         if ours:
             return (REJECTED, 1) if first != "2" else None
+        if verb in _OPENING:
+            return (DEFERRED if first == "4" else BOUNCED, 1) if first != "2" else None
         if first == "2":
             if verb == "RCPT":
                 session.accepted += 1
