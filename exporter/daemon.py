@@ -1,0 +1,221 @@
+"""The daemon loop: read every source, count, checkpoint, then publish.
+
+This is where the stages meet at run time (source -> parser -> classifier ->
+metrics). One pipeline thread does all the reading, counting and
+checkpointing, so a checkpoint always holds exactly what was counted:
+
+  - it blocks on an Event until a source has something (watchdog handlers and
+    the journald/stdin reader threads set it) or a source's deadline comes (a
+    retry, a poll interval, a rotated file to close): an idle daemon uses no CPU;
+  - it polls every source, and each complete chunk goes through
+    exporter.pipeline.process_chunk into the live counts;
+  - about every second, when something changed, it writes the checkpoint
+    (source positions + Metrics.state()) and only then Metrics.commit()
+    publishes the counts, so /metrics never runs ahead of a restart.
+
+Used by exporter.cli: Daemon(config), .metrics, .start(), .stop(), and
+.reload(sources) on SIGHUP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from exporter import checkpoint
+from exporter.config import ServeConfig, SourceConfig
+from exporter.metrics import Counts, Metrics
+from exporter.parsers.base import Parser
+from exporter.pipeline import process_chunk
+from exporter.sources import Emit, Source
+from exporter.sources.files import DirWatcher, FileSource
+
+log = logging.getLogger("ndr_exporter.daemon")
+
+COALESCE = 0.02   # seconds: a burst of file events within this is read in one go
+
+
+class Daemon:
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self._writer = checkpoint.Writer(config.state_file) if config.state_file else None
+        saved = checkpoint.load(config.state_file) if config.state_file else None
+        counts = None
+        self._saved_sources: dict[str, Any] = {}
+        if saved is not None:
+            try:
+                counts = Counts.from_state(saved["metrics"])
+                self._saved_sources = dict(saved["sources"])
+            except (TypeError, ValueError, KeyError, AttributeError) as err:
+                logging.getLogger("ndr_exporter.checkpoint").error(
+                    "checkpoint %s holds unusable counters (%s): starting fresh", config.state_file, err)
+                counts, self._saved_sources = None, {}
+        self.metrics = Metrics(code_cap=config.code_cap, counts=counts)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._sources: dict[str, Source] = {}
+        self._configs: dict[str, SourceConfig] = {}
+        self._reload_lock = threading.Lock()
+        self._pending_reload: list[SourceConfig] | None = None
+        self._watcher = DirWatcher()
+        self._thread: threading.Thread | None = None
+        self._dirty = False
+        self._last_save = 0.0
+        self._last_poll = 0.0
+        self._last_sig: Any = None
+
+    # --- the API the CLI uses ---
+    def start(self) -> None:
+        """Open the sources and read what is there now; then follow in the pipeline thread."""
+        self._watcher.start()
+        for source_config in self.config.sources:
+            self._add(source_config)
+        # The first poll runs here, before start() returns, so that with start_at "end" every
+        # line written after start() is counted; a large backlog continues in the thread.
+        more = self._poll_all()
+        self._save()
+        self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
+        self._thread.start()
+        if more:
+            self._wake.set()
+
+    def stop(self) -> None:
+        """Read what is left, write the final checkpoint, publish, and release everything."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for source in self._sources.values():
+            source.close()
+        self._sources.clear()
+        self._watcher.stop()
+
+    def reload(self, sources: list[SourceConfig]) -> None:
+        """Follow a new list of sources (SIGHUP); unchanged sources carry on where they are."""
+        with self._reload_lock:
+            self._pending_reload = list(sources)
+        self._wake.set()
+
+    # --- the pipeline thread ---
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._timeout())
+            if self._stopping.is_set():
+                break
+            self._wake.clear()
+            since = time.monotonic() - self._last_poll
+            if since < COALESCE:
+                time.sleep(COALESCE - since)
+            self._apply_reload()
+            if self._poll_all():
+                self._wake.set()
+            if self._dirty and time.monotonic() - self._last_save >= self.config.checkpoint_interval:
+                self._save()
+        self._apply_reload()
+        while self._poll_all():   # drain what is there before the last checkpoint
+            pass
+        self._save()
+
+    def _timeout(self) -> float | None:
+        times = [t for t in (s.deadline() for s in self._sources.values()) if t is not None]
+        if self._dirty:
+            times.append(self._last_save + self.config.checkpoint_interval)
+        if not times:
+            return None
+        return max(0.0, min(times) - time.monotonic())
+
+    def _poll_all(self) -> bool:
+        self._last_poll = time.monotonic()
+        more = False
+        for name, source in list(self._sources.items()):
+            try:
+                more |= source.poll(self._emitter(name))
+            except Exception:   # a bug in one source must not stop the others
+                log.exception("%s: reading failed", name)
+                self.metrics.add_read_error(name)
+        sig = self._signature()
+        if sig != self._last_sig:
+            self._last_sig = sig
+            self._dirty = True
+        return more
+
+    def _signature(self) -> Any:
+        """What a checkpoint would hold besides the status counts (those change only through emit)."""
+        live = self.metrics.live
+        return ([s.state() for s in self._sources.values()],
+                sum(live.rotations.values()), sum(live.read_errors.values()), sum(live.lines.values()))
+
+    def _emitter(self, name: str) -> Emit:
+        def emit(parser: Parser, chunk: bytes) -> None:
+            self._dirty = True
+            try:
+                process_chunk(name, parser, chunk, self.metrics)
+            except Exception:   # a parser bug: count the lines as unparsed and go on
+                log.exception("%s: parser %s failed on a chunk", name, getattr(parser, "format", "?"))
+                self.metrics.add_lines(name, 0, 0, chunk.count(b"\n"))
+        return emit
+
+    def _save(self) -> None:
+        """Checkpoint (when there is a state file), then publish."""
+        if self._writer is not None:
+            states = {name: source.state() for name, source in self._sources.items()}
+            self._writer.write(states, self.metrics.state())
+        self.metrics.commit()
+        self._dirty = False
+        self._last_save = time.monotonic()
+
+    # --- sources ---
+    def _add(self, config: SourceConfig) -> None:
+        state = self._saved_sources.get(config.name)
+        try:
+            source = self._make(config, state)
+        except Exception as err:
+            log.error("%s: cannot start this source: %s", config.name, err)
+            self.metrics.declare_source(config.name)
+            self.metrics.add_read_error(config.name)
+            return
+        self._sources[config.name] = source
+        self._configs[config.name] = config
+
+    def _make(self, config: SourceConfig, state: dict[str, Any] | None) -> Source:
+        if config.kind == "journald":
+            from exporter.sources.journald import JournaldSource
+            return JournaldSource(config, self.metrics, self._wake.set, state)
+        if config.kind == "stdin":
+            from exporter.sources.stdin import StdinSource
+            return StdinSource(config, self.metrics, self._wake.set)
+        if config.kind == "file" and config.path:
+            return FileSource(config, self.metrics, self._wake.set, self._watcher, state)
+        raise ValueError(f"unknown source kind {config.kind!r} (or a file source without a path)")
+
+    def _apply_reload(self) -> None:
+        with self._reload_lock:
+            wanted, self._pending_reload = self._pending_reload, None
+        if wanted is None:
+            return
+        new = {c.name: c for c in wanted}
+        for name in list(self._sources):
+            old = self._configs[name]
+            if new.get(name) == old:
+                continue
+            source = self._sources.pop(name)
+            del self._configs[name]
+            state = source.state()
+            source.close()
+            self._saved_sources.pop(name, None)
+            if name in new and _same_input(old, new[name]):
+                self._saved_sources[name] = state   # same files or journal: keep the position
+            log.info("%s: source %s", name, "changed" if name in new else "removed")
+        for name, config in new.items():
+            if name not in self._sources:
+                self._add(config)
+                log.info("%s: source added", name)
+        self._dirty = True
+
+
+def _same_input(a: SourceConfig, b: SourceConfig) -> bool:
+    return (a.kind, a.path, a.journal_file, a.units, a.identifiers) == \
+        (b.kind, b.path, b.journal_file, b.units, b.identifiers)

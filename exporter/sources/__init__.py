@@ -1,0 +1,129 @@
+"""The source stage: where log lines come from (files, journald, stdin).
+
+A source reads bytes, cuts them into chunks of complete lines (each ending in
+b"\\n") and hands each chunk, with the parser for that stream, to an `emit`
+callback that the daemon supplies. All counting happens in the daemon's one
+pipeline thread: sources that read in threads of their own (journald, stdin)
+pass what they read through a queue, and the pipeline thread takes it out in
+poll(). So a checkpoint taken between two polls always matches the counters.
+
+What every source offers the daemon (the `Source` protocol below):
+  poll(emit) -> bool   read what is ready now; True when more is waiting
+  deadline()           a time.monotonic() moment when it wants a poll without
+                       an event (a retry, a poll interval), or None
+  state()              its part of the checkpoint (JSON-serialisable)
+  close()              stop reading and release files and processes
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Callable, Protocol
+
+from exporter.parsers import make_parser
+from exporter.parsers.base import Parser
+
+log = logging.getLogger("ndr_exporter.sources")
+
+# Read in large blocks and cut at the last newline (DESIGN section 6).
+BLOCK_BYTES = 1024 * 1024
+# How much of a stream's start is used to guess its format when format is "auto".
+DETECT_BYTES = 4096
+
+Emit = Callable[[Parser, bytes], None]
+
+
+class Source(Protocol):
+    name: str
+
+    def poll(self, emit: Emit) -> bool: ...
+
+    def deadline(self) -> float | None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def parser_for(fmt: str, head: bytes) -> Parser:
+    """A fresh parser: for "auto", the format is guessed from the first bytes of the stream."""
+    if fmt == "auto":
+        fmt = detect(head)
+    return make_parser(fmt)
+
+
+def detect(head: bytes) -> str:
+    """The format name for a stream's first bytes; "syslog" when no detector is available."""
+    try:
+        from exporter.parsers.detect import detect_format
+    except ImportError:
+        return "syslog"
+    try:
+        return str(detect_format(head)) or "syslog"
+    except Exception:  # a detector bug must not stop a source
+        log.exception("format detection failed; using syslog")
+        return "syslog"
+
+
+class LineCutter:
+    """Turns a byte stream into chunks of complete lines, holding back an unfinished line.
+
+    At most max_line bytes of an unfinished line are held. A line longer than that
+    is dropped and counted as oversized: the bytes up to its newline are skipped
+    as they arrive, so memory stays bounded however long the line is.
+    """
+
+    def __init__(self, max_line: int, skipping: bool = False) -> None:
+        self.max_line = max_line
+        self.rest = b""          # the start of a line whose newline has not arrived yet
+        self.skipping = skipping  # inside an oversized line: drop bytes up to the next newline
+        self._long_line = re.compile(rb"(?m)^[^\n]{%d,}\n" % (max_line + 1))
+
+    def feed(self, data: bytes) -> tuple[bytes, int]:
+        """Add bytes; returns (complete lines, number of oversized lines dropped)."""
+        oversized = 0
+        if self.skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return b"", 0
+            data = data[newline + 1:]
+            self.skipping = False
+        buf = self.rest + data if self.rest else data
+        cut = buf.rfind(b"\n") + 1
+        whole, tail = buf[:cut], buf[cut:]
+        if len(tail) > self.max_line:
+            oversized += 1
+            self.skipping = True
+            tail = b""
+        self.rest = tail
+        if len(whole) > self.max_line:
+            whole, dropped = self._long_line.subn(b"", whole)
+            oversized += dropped
+        return whole, oversized
+
+    def finish(self) -> bytes:
+        """At the end of a stream that will not grow (stdin EOF): the last line, newline added."""
+        rest, self.rest = self.rest, b""
+        return rest + b"\n" if rest and not self.skipping else b""
+
+    def reset(self) -> None:
+        self.rest = b""
+        self.skipping = False
+
+
+class Backoff:
+    """Retry delays for a failing source: 1 s doubling up to 30 s, reset on success."""
+
+    def __init__(self, first: float = 1.0, most: float = 30.0) -> None:
+        self.first = first
+        self.most = most
+        self.delay = first
+
+    def next_delay(self) -> float:
+        delay = self.delay
+        self.delay = min(self.delay * 2, self.most)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.first

@@ -1,0 +1,625 @@
+"""The file source: follow log files (a path or a glob) through rotation, crashes and restarts.
+
+Part of the source stage (see exporter/sources/__init__.py). Watchdog (inotify)
+reports changes in the directories that hold the files; its handler only sets a
+flag and wakes the daemon's pipeline thread, which then calls poll(). With
+`poll: true` no watch is set and the pipeline polls at poll_interval instead
+(for filesystems that send no events, such as NFS).
+
+Each open file is a Tail: a file descriptor, the (device, inode) it had when
+opened, how far it has been read, and a fingerprint of its first bytes. On
+every poll the source:
+  1. resolves the path (or glob) and opens files it does not follow yet; a new
+     inode at a plain path is a rotation (rename-and-create, delete-and-recreate,
+     symlink swap): the old file stays open and is drained for ROTATE_WAIT
+     seconds more, so the writer's last lines are read before it is closed;
+  2. notices a file that shrank or whose first bytes changed (truncation,
+     copytruncate): the lines not read yet are taken from the rotated copy when
+     one is found (mail.log.1 or mail.log.1.gz), then reading restarts at 0;
+  3. reads every open file from its position to the end in large blocks.
+
+State for the checkpoint: per file path, device, inode, offset (the end of the
+last complete line read), whether an oversized line is being skipped, and the
+fingerprint. On start these are found again, by inode and fingerprint, at the
+path or among its rotated siblings, so a rotation while the daemon was down is
+followed too.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import logging
+import os
+import re
+import stat
+import threading
+import time
+from typing import Any, Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from exporter.config import SourceConfig
+from exporter.metrics import Metrics
+from exporter.parsers.base import Parser
+from exporter.sources import BLOCK_BYTES, DETECT_BYTES, Backoff, Emit, LineCutter, parser_for
+
+log = logging.getLogger("ndr_exporter.sources.files")
+
+FP_BYTES = 1024           # the fingerprint covers this much of a file's start (less while it is shorter)
+ROTATE_WAIT = 5.0         # seconds a rotated-away file is still drained before it is closed
+POLL_BUDGET = 16 * BLOCK_BYTES  # bytes read from one file per poll before others get a turn
+
+
+def fingerprint(head: bytes) -> str:
+    return hashlib.sha256(head).hexdigest()
+
+
+# --- watching directories -------------------------------------------------------------------
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: "DirWatcher", directory: str) -> None:
+        self.watcher = watcher
+        self.directory = directory
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        # Our own reads open and close files: those events say nothing new.
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [os.fsdecode(event.src_path)]
+        if getattr(event, "dest_path", ""):
+            paths.append(os.fsdecode(event.dest_path))
+        self.watcher.dispatch(self.directory, paths)
+
+
+class DirWatcher:
+    """One watchdog Observer for all file sources; each directory is watched once."""
+
+    def __init__(self) -> None:
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._lock = threading.Lock()
+        self._watches: dict[str, tuple[Any, tuple[int, int]]] = {}   # dir -> (watch, (dev, ino))
+        self._listeners: dict[str, list[Callable[[list[str]], None]]] = {}
+
+    def start(self) -> None:
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(5)
+
+    def ensure(self, directory: str, listener: Callable[[list[str]], None]) -> bool:
+        """Watch directory for listener (again, if it was replaced); False when it cannot be watched."""
+        try:
+            st = os.stat(directory)
+        except OSError:
+            self._drop(directory)
+            return False
+        ident = (st.st_dev, st.st_ino)
+        with self._lock:
+            listeners = self._listeners.setdefault(directory, [])
+            if listener not in listeners:
+                listeners.append(listener)
+            current = self._watches.get(directory)
+            if current is not None and current[1] == ident:
+                return True
+        self._drop(directory)
+        try:
+            watch = self._observer.schedule(_Handler(self, directory), directory, recursive=False)
+        except OSError as err:
+            log.warning("cannot watch directory %s: %s", directory, err)
+            return False
+        with self._lock:
+            self._watches[directory] = (watch, ident)
+        return True
+
+    def _drop(self, directory: str) -> None:
+        with self._lock:
+            current = self._watches.pop(directory, None)
+        if current is not None:
+            try:
+                self._observer.unschedule(current[0])
+            except (KeyError, OSError):
+                pass
+
+    def forget(self, listener: Callable[[list[str]], None]) -> None:
+        """Stop telling listener; directories nobody listens to any more are unwatched."""
+        with self._lock:
+            empty = []
+            for directory, listeners in self._listeners.items():
+                if listener in listeners:
+                    listeners.remove(listener)
+                if not listeners:
+                    empty.append(directory)
+            for directory in empty:
+                del self._listeners[directory]
+        for directory in empty:
+            self._drop(directory)
+
+    def dispatch(self, directory: str, paths: list[str]) -> None:
+        with self._lock:
+            listeners = list(self._listeners.get(directory, ()))
+        for listener in listeners:
+            listener(paths)
+
+
+# --- one open file --------------------------------------------------------------------------
+
+class Tail:
+    """One open log file and how far it has been read."""
+
+    def __init__(self, path: str, fd: int, pos: int, max_line: int, skipping: bool = False) -> None:
+        st = os.fstat(fd)
+        self.path = path
+        self.fd = fd
+        self.dev = st.st_dev
+        self.ino = st.st_ino
+        self.pos = pos                      # bytes read so far
+        self.start = pos                    # where reading began (a parser may need the file's header)
+        self.cutter = LineCutter(max_line, skipping)
+        self.parser: Parser | None = None
+        self.gone_since: float | None = None  # when it stopped being the file at the path
+        self.size = -1
+        self.mtime = -1
+        self.fp = ""
+        self.fp_len = 0
+        self.refresh_fingerprint()
+
+    @property
+    def offset(self) -> int:
+        """Where the next complete line starts: the checkpoint resumes here."""
+        return self.pos - len(self.cutter.rest)
+
+    def head(self, n: int) -> bytes:
+        return os.pread(self.fd, n, 0)
+
+    def refresh_fingerprint(self) -> None:
+        if self.fp_len < FP_BYTES:
+            head = self.head(FP_BYTES)
+            if len(head) > self.fp_len:
+                self.fp, self.fp_len = fingerprint(head), len(head)
+
+    def rewritten(self, size: int) -> bool:
+        """True when the file shrank below what was read, or its first bytes are not what they were."""
+        if size < self.pos:
+            return True
+        return self.fp_len > 0 and fingerprint(self.head(self.fp_len)) != self.fp
+
+    def state(self) -> dict[str, Any]:
+        return {"path": self.path, "dev": self.dev, "ino": self.ino, "offset": self.offset,
+                "skipping": self.cutter.skipping, "fp": self.fp, "fp_len": self.fp_len}
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+# --- rotated siblings -----------------------------------------------------------------------
+
+_NUMBERED = re.compile(r"\.(\d+)(?:\.gz)?$")
+
+
+def _age_key(name: str) -> tuple[int, int, str]:
+    """Sort key, oldest first: mail.log.3 before mail.log.2 before mail.log.1; else by name (dateext)."""
+    m = _NUMBERED.search(name)
+    if m:
+        return (0, -int(m.group(1)), name)
+    return (1, 0, name)
+
+
+def siblings(path: str) -> list[str]:
+    """Rotated copies of path in its directory (mail.log.1, mail.log.2.gz, mail.log-20240101), oldest first."""
+    directory, base = os.path.split(path)
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(base) and n != base]
+    except OSError:
+        return []
+    return [os.path.join(directory, n) for n in sorted(names, key=_age_key)]
+
+
+def _gz_head(path: str, n: int) -> bytes:
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read(n)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return b""
+
+
+def _file_head(path: str, n: int) -> tuple[bytes, tuple[int, int], int]:
+    """First n bytes, (dev, ino) and size of a plain file; (b"", (0, 0), -1) when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            return f.read(n), (st.st_dev, st.st_ino), st.st_size
+    except OSError:
+        return b"", (0, 0), -1
+
+
+def find_rotated(path: str, ident: tuple[int, int] | None, fp: str, fp_len: int,
+                 exclude: set[tuple[int, int]]) -> str | None:
+    """The sibling of path that holds the file known by (dev, ino) and fingerprint.
+
+    A renamed file keeps its inode; a copy (copytruncate) or a compressed file
+    (.gz) does not, so those are known by their first fp_len bytes alone.
+    """
+    by_fp = None
+    for candidate in reversed(siblings(path)):  # newest first
+        if candidate.endswith(".gz"):
+            head, cand_id = _gz_head(candidate, fp_len), (0, 0)
+        else:
+            head, cand_id, _ = _file_head(candidate, fp_len)
+            if cand_id in exclude:
+                continue
+        same_content = fp_len > 0 and len(head) == fp_len and fingerprint(head) == fp
+        if cand_id == ident and (same_content or fp_len == 0):
+            return candidate
+        if same_content and by_fp is None:
+            by_fp = candidate
+    return by_fp
+
+
+# --- the source -----------------------------------------------------------------------------
+
+class FileSource:
+    """Follows one configured path or glob; each matching file is a Tail with its own parser."""
+
+    def __init__(self, config: SourceConfig, metrics: Metrics, wake: Callable[[], None],
+                 watcher: DirWatcher | None, state: dict[str, Any] | None = None) -> None:
+        assert config.path
+        self.name = config.name
+        self.config = config
+        self.metrics = metrics
+        self.wake = wake
+        self.watcher = None if config.poll else watcher
+        self.pattern = os.path.abspath(config.path)
+        self.is_glob = glob.has_magic(self.pattern)
+        base = os.path.basename(self.pattern)
+        self._prefix = re.split(r"[*?\[]", base, maxsplit=1)[0]
+        self.tails: list[Tail] = []
+        self._restore: list[dict[str, Any]] | None = list(state.get("files", [])) if state else None
+        self._resumed = state is not None   # with a checkpoint, files not in it are new: read from 0
+        self._first_scan = True
+        self._errors: dict[str, str] = {}
+        self._retry_at: float | None = None
+        self._backoff = Backoff()
+        self._next_poll: float | None = None
+        metrics.declare_source(self.name)
+
+    # --- the Source protocol ---
+    def poll(self, emit: Emit) -> bool:
+        now = time.monotonic()
+        timed = self._retry_at is not None and now >= self._retry_at
+        if timed:
+            self._retry_at = None
+        self._watch()
+        if self._restore is not None:
+            self._restore_checkpoint(emit, now)
+        self._scan(now, timed)
+        more = False
+        for tail in list(self.tails):
+            more |= self._follow(tail, emit, now, timed)
+        self._expire(emit, now)
+        if self.config.poll:
+            self._next_poll = now + self.config.poll_interval
+        return more
+
+    def deadline(self) -> float | None:
+        times = [t for t in (self._retry_at, self._next_poll) if t is not None]
+        times += [tail.gone_since + ROTATE_WAIT for tail in self.tails if tail.gone_since is not None]
+        return min(times) if times else None
+
+    def state(self) -> dict[str, Any]:
+        if self._restore is not None:   # not started yet: keep what the checkpoint held
+            return {"files": self._restore}
+        return {"files": [tail.state() for tail in self.tails]}
+
+    def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.forget(self._on_event)
+        for tail in self.tails:
+            tail.close()
+        self.tails = []
+
+    # --- watching ---
+    def _watch(self) -> None:
+        if self.watcher is None:
+            return
+        directories = {os.path.dirname(self.pattern)}
+        if not self.is_glob:
+            directories.add(os.path.dirname(os.path.realpath(self.pattern)))  # a symlink's target
+        for directory in directories:
+            if glob.has_magic(directory) or not self.watcher.ensure(directory, self._on_event):
+                # No events from there (missing directory, vanished mount): look again later.
+                if self._retry_at is None:
+                    self._retry_at = time.monotonic() + self._backoff.next_delay()
+
+    def _on_event(self, paths: list[str]) -> None:
+        """Called from watchdog's thread: only note it and wake the pipeline."""
+        for path in paths:
+            base = os.path.basename(path)
+            if base.startswith(self._prefix) or os.path.dirname(path) != os.path.dirname(self.pattern) \
+                    or path == os.path.dirname(self.pattern):
+                self.wake()
+                return
+
+    # --- finding files ---
+    def _paths(self) -> list[str]:
+        if self.is_glob:
+            return sorted(glob.glob(self.pattern))
+        return [self.pattern]
+
+    def _live_tail(self, dev: int, ino: int) -> Tail | None:
+        for tail in self.tails:
+            if tail.dev == dev and tail.ino == ino and (tail.gone_since is None or self.is_glob):
+                return tail
+        return None
+
+    def _scan(self, now: float, timed: bool) -> None:
+        """Open files at the path (or matching the glob) that are not followed yet."""
+        if self.is_glob:
+            directory = os.path.dirname(self.pattern)
+            if not glob.has_magic(directory):
+                try:
+                    os.stat(directory)
+                except OSError as err:
+                    self._problem(directory, err, now, timed)
+            seen: set[int] = set()
+        for path in self._paths():
+            try:
+                st = os.stat(path)
+            except OSError as err:
+                if not self.is_glob and not any(t.gone_since is None for t in self.tails):
+                    self._problem(path, err, now, timed)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                if not self.is_glob:
+                    self._problem(path, IsADirectoryError(21, "not a regular file"), now, timed)
+                continue
+            tail = self._live_tail(st.st_dev, st.st_ino)
+            if tail is None:
+                tail = self._open(path, now, timed)
+                if tail is None:
+                    continue
+            tail.path = path
+            tail.gone_since = None
+            if self.is_glob:
+                seen.add(id(tail))
+            self._recovered(path)
+        if self.is_glob:
+            for tail in self.tails:
+                if id(tail) not in seen and tail.gone_since is None:
+                    tail.gone_since = now   # renamed out of the glob or deleted: drain, then close
+        self._first_scan = False
+
+    def _open(self, path: str, now: float, timed: bool) -> Tail | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            self._problem(path, err, now, timed)
+            return None
+        if self._first_scan and not self._resumed and self.config.start_at == "end":
+            start = os.fstat(fd).st_size
+        else:
+            start = 0
+        tail = Tail(path, fd, start, self.config.max_line_bytes)
+        if not self.is_glob:
+            old = [t for t in self.tails if t.gone_since is None]
+            for t in old:
+                t.gone_since = now
+            if old:
+                self.metrics.add_rotation(self.name)
+                log.info("%s: %s was replaced by a new file (rotation); finishing the old one, "
+                         "reading the new one from the start", self.name, path)
+        self.tails.append(tail)
+        log.info("%s: following %s from offset %d", self.name, path, start)
+        return tail
+
+    # --- reading ---
+    def _follow(self, tail: Tail, emit: Emit, now: float, timed: bool) -> bool:
+        try:
+            st = os.fstat(tail.fd)
+            if st.st_size != tail.size or st.st_mtime_ns != tail.mtime:
+                if tail.rewritten(st.st_size):
+                    self._truncated(tail, emit)
+                tail.size, tail.mtime = st.st_size, st.st_mtime_ns
+                tail.refresh_fingerprint()
+            return self._read(tail, emit)
+        except OSError as err:   # EIO, ESTALE: a vanished mount
+            self._problem(tail.path, err, now, timed)
+            return False
+
+    def _read(self, tail: Tail, emit: Emit) -> bool:
+        """Read from tail.pos to the end (up to POLL_BUDGET); True when more is waiting."""
+        budget = POLL_BUDGET
+        while budget > 0:
+            data = os.pread(tail.fd, BLOCK_BYTES, tail.pos)
+            if not data:
+                return False
+            tail.pos += len(data)
+            budget -= len(data)
+            self._feed(tail, data, emit)
+            if len(data) < BLOCK_BYTES:
+                return False
+        return True
+
+    def _feed(self, tail: Tail, data: bytes, emit: Emit) -> None:
+        whole, oversized = tail.cutter.feed(data)
+        if oversized:
+            self.metrics.add_lines(self.name, 0, 0, 0, oversized=oversized)
+            log.warning("%s: skipped %d line(s) longer than %d bytes in %s",
+                        self.name, oversized, self.config.max_line_bytes, tail.path)
+        if whole:
+            emit(self._parser(tail), whole)
+
+    def _parser(self, tail: Tail) -> Parser:
+        if tail.parser is None:
+            head = tail.head(DETECT_BYTES)
+            tail.parser = parser_for(self.config.format, head)
+            if tail.start > 0:
+                _prime(tail.parser, head)
+        return tail.parser
+
+    def _truncated(self, tail: Tail, emit: Emit) -> None:
+        """The file was truncated (copytruncate) or rewritten: finish the copy, restart at 0."""
+        self.metrics.add_rotation(self.name)
+        exclude = {(t.dev, t.ino) for t in self.tails}
+        copy = find_rotated(tail.path, None, tail.fp, tail.fp_len, exclude)
+        if copy is not None:
+            log.info("%s: %s was truncated; reading its last lines from %s, then it from the start",
+                     self.name, tail.path, copy)
+            self._finish(copy, tail.pos, tail.cutter, self._parser(tail), emit)
+        else:
+            log.info("%s: %s was truncated; reading it from the start", self.name, tail.path)
+        tail.pos = 0
+        tail.start = 0
+        tail.cutter.reset()
+        tail.fp, tail.fp_len = "", 0
+        tail.refresh_fingerprint()
+
+    def _finish(self, path: str, pos: int, cutter: LineCutter, parser: Parser, emit: Emit) -> None:
+        """Read a rotated file that nobody writes any more from pos to its end (gzip or plain)."""
+        for attempt in range(10):
+            try:
+                if path.endswith(".gz"):
+                    opener = gzip.open(path, "rb")
+                else:
+                    opener = open(path, "rb")
+                with opener as f:
+                    f.seek(pos)
+                    while True:
+                        data = f.read(BLOCK_BYTES)
+                        if not data:
+                            return
+                        pos += len(data)
+                        whole, oversized = cutter.feed(data)
+                        if oversized:
+                            self.metrics.add_lines(self.name, 0, 0, 0, oversized=oversized)
+                        if whole:
+                            emit(parser, whole)
+            except EOFError:
+                time.sleep(0.2)   # a .gz still being written by logrotate: wait for its end
+            except (OSError, gzip.BadGzipFile) as err:
+                self.metrics.add_read_error(self.name)
+                log.warning("%s: cannot read rotated file %s: %s", self.name, path, err)
+                return
+        log.warning("%s: rotated file %s ended early (incomplete gzip?); stopped at byte %d",
+                    self.name, path, pos)
+
+    def _expire(self, emit: Emit, now: float) -> None:
+        for tail in list(self.tails):
+            if tail.gone_since is not None and now - tail.gone_since >= ROTATE_WAIT:
+                try:
+                    self._read(tail, emit)
+                except OSError:
+                    pass
+                tail.close()
+                self.tails.remove(tail)
+                log.info("%s: done with %s (rotated away)", self.name, tail.path)
+
+    # --- restart ---
+    def _restore_checkpoint(self, emit: Emit, now: float) -> None:
+        """Find each checkpointed file again and resume it at its offset (or finish its rotated copy)."""
+        entries, self._restore = self._restore or [], None
+        current = {}
+        for path in self._paths():
+            try:
+                st = os.stat(path)
+                current[(st.st_dev, st.st_ino)] = path
+            except OSError:
+                pass
+        for entry in entries:
+            try:
+                self._restore_one(entry, current, emit, now)
+            except (OSError, KeyError, TypeError, ValueError) as err:
+                log.warning("%s: cannot resume %s from the checkpoint: %s", self.name, entry.get("path"), err)
+
+    def _restore_one(self, entry: dict[str, Any], current: dict[tuple[int, int], str],
+                     emit: Emit, now: float) -> None:
+        ident = (int(entry["dev"]), int(entry["ino"]))
+        offset, fp, fp_len = int(entry["offset"]), str(entry["fp"]), int(entry["fp_len"])
+        skipping = bool(entry.get("skipping", False))
+        path = current.get(ident)
+        if path is not None:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            tail = Tail(path, fd, offset, self.config.max_line_bytes, skipping)
+            size = os.fstat(fd).st_size
+            head = tail.head(fp_len)
+            if size >= offset and (fp_len == 0 or fingerprint(head) == fp):
+                self.tails.append(tail)
+                log.info("%s: resuming %s at offset %d", self.name, path, offset)
+                return
+            # Same inode, other content: truncated (copytruncate) while we were down.
+            tail.pos, tail.fp, tail.fp_len = offset, fp, fp_len
+            self._truncated(tail, emit)
+            self.tails.append(tail)
+            return
+        # Not at the path any more: rotated while we were down. Finish it, then anything newer.
+        exclude = set(current) | {(t.dev, t.ino) for t in self.tails}
+        rotated = find_rotated(str(entry["path"]), ident, fp, fp_len, exclude)
+        if rotated is None:
+            self.metrics.add_read_error(self.name)
+            log.warning("%s: the file checkpointed as %s (inode %d, offset %d) is gone; "
+                        "lines written to it after the checkpoint cannot be counted",
+                        self.name, entry["path"], ident[1], offset)
+            return
+        self.metrics.add_rotation(self.name)
+        log.info("%s: %s was rotated while stopped; finishing %s from offset %d",
+                 self.name, entry["path"], rotated, offset)
+        self._resume_rotated(rotated, offset, skipping, emit, now)
+        if not self.is_glob:
+            names = siblings(str(entry["path"]))
+            newer = names[names.index(rotated) + 1:] if rotated in names else []
+            for path in newer:
+                log.info("%s: %s was written and rotated while stopped; reading it", self.name, path)
+                self._resume_rotated(path, 0, False, emit, now)
+
+    def _resume_rotated(self, path: str, offset: int, skipping: bool, emit: Emit, now: float) -> None:
+        if path.endswith(".gz"):
+            cutter = LineCutter(self.config.max_line_bytes, skipping)
+            head = _gz_head(path, DETECT_BYTES)
+            parser = parser_for(self.config.format, head)
+            if offset > 0:
+                _prime(parser, head)
+            self._finish(path, offset, cutter, parser, emit)
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        tail = Tail(path, fd, offset, self.config.max_line_bytes, skipping)
+        tail.gone_since = now   # drained by the normal loop, closed after ROTATE_WAIT
+        self.tails.append(tail)
+
+    # --- errors ---
+    def _problem(self, path: str, err: BaseException, now: float, timed: bool) -> None:
+        """Log and count a failure to open or read (first time and on each timed retry); retry later."""
+        text = getattr(err, "strerror", None) or str(err)
+        first = self._errors.get(path) != text
+        self._errors[path] = text
+        if first or timed or self._retry_at is None:
+            delay = self._backoff.next_delay()
+            self._retry_at = now + delay
+            self.metrics.add_read_error(self.name)
+            log.warning("%s: cannot read %s: %s; retrying in %.0f s", self.name, path, text, delay)
+
+    def _recovered(self, path: str) -> None:
+        if self._errors.pop(path, None) is not None:
+            log.info("%s: reading %s again", self.name, path)
+        if not self._errors:
+            self._backoff.reset()
+
+
+def _prime(parser: Parser, head: bytes) -> None:
+    """Show a parser the header lines ("#Fields: ...") of a file resumed in the middle; not counted."""
+    header = []
+    for line in head.split(b"\n")[:-1]:
+        if not line.startswith(b"#"):
+            break
+        header.append(line + b"\n")
+    if header:
+        try:
+            parser.parse(b"".join(header))
+        except Exception:
+            log.exception("parser failed on a file header")
