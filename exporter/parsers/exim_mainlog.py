@@ -5,10 +5,11 @@ Part of the parser stage (exporter/parsers/base.py contract). Exim writes each l
     2026-11-29 04:12:47 [+0100] [pid] [message-id] <text>
 
 (the zone with log_timezone, the pid with log_selector +pid, the id when the line is about
-one message). One compiled pattern over the whole chunk finds the candidate lines: a date,
-then a delivery flag (** == => -> >>) right after a message id, or the word "rejected".
-Only those lines are decoded and handed to exporter/parsers/exim.py; every other line is
-counted as ignored from the number of newlines, without Python work per line.
+one message). One compiled pattern searched over the whole chunk finds the marks of status
+lines (a delivery flag ** == => -> >> between spaces, or " rejected "); only the lines that
+hold one are checked for a date and a message id, decoded and handed to
+exporter/parsers/exim.py. Every other line is counted as ignored from the number of
+newlines, without Python work per line.
 
 A rejectlog repeats the message's header lines after each reject line. They start with a
 flag character or white space, never with a date, so they are never candidates: the
@@ -29,12 +30,15 @@ from exporter.events import UNPARSED, StatusEvent
 from exporter.parsers import exim
 from exporter.parsers.base import ChunkResult
 
-_CANDIDATE = re.compile(
-    rb"^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{3,6})?"
+# Found anywhere in the chunk: the marks every status line carries. Searching for them is
+# several times faster than anchoring a pattern at every line start.
+_MARK = re.compile(rb" (?:\*\*|==|=>|->|>>) | rejected ")
+# Matched at the start of a line that holds a mark: the date, zone and pid, then a message
+# id and a delivery flag, or the word "rejected" later on the line.
+_LINE = re.compile(
+    rb"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{3,6})?"
     rb"(?: ([+-])([0-9]{2})([0-9]{2}))?(?: \[[0-9]+\])? ()"
     rb"(?=" + exim.MESSAGE_ID.encode() + rb" (?:\*\*|==|=>|->|>>) |[^\n]*? rejected )"
-    rb"[^\n]*",
-    re.MULTILINE,
 )
 _CACHE_LIMIT = 4096
 
@@ -45,25 +49,37 @@ class EximMainlogParser:
     format = "exim"
 
     def __init__(self) -> None:
-        self._stamps: dict[bytes, float | None] = {}
+        self._stamps: dict[tuple, float | None] = {}
 
     def parse(self, chunk: bytes) -> ChunkResult:
         lines = chunk.count(b"\n")
+        size = len(chunk)
         if chunk and not chunk.endswith(b"\n"):
             lines += 1  # tolerate a last line without its newline
         events: list[StatusEvent] = []
         matched = unparsed = 0
-        for candidate in _CANDIDATE.finditer(chunk):
+        pos = 0
+        while True:
+            mark = _MARK.search(chunk, pos)
+            if mark is None:
+                break
+            start = chunk.rfind(b"\n", 0, mark.start()) + 1
+            end = chunk.find(b"\n", mark.end())
+            if end < 0:
+                end = size
+            pos = end + 1
+            line = _LINE.match(chunk, start, end)
+            if line is None:
+                continue  # a mark, but not where a status line has one
             try:
-                text = candidate.group().decode("utf-8")
+                text = chunk[start:end].decode("utf-8")
             except UnicodeDecodeError:
                 unparsed += 1
                 continue
-            # Group 11 is empty and stands where the text after date and pid begins;
-            # date and pid are ASCII, so byte and character offsets agree.
-            body = candidate.start(11) - candidate.start()
             try:
-                result = exim.parse_body(text, body, self._timestamp(candidate))
+                # Group 11 is empty and stands where the text after date and pid begins;
+                # date and pid are ASCII, so byte and character offsets agree.
+                result = exim.parse_body(text, line.start(11) - start, self._timestamp(line))
             except Exception:  # noqa: BLE001 - bad input must never stop the daemon
                 result = UNPARSED
             if result is UNPARSED:
@@ -73,35 +89,37 @@ class EximMainlogParser:
                 events.extend(result)
         return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
 
-    def _timestamp(self, candidate: re.Match[bytes]) -> float | None:
-        # The date through the zone: the pid after it would only spoil the cache.
-        if candidate.group(8):
-            end = candidate.end(10)
-        else:
-            end = candidate.end(7) if candidate.group(7) else candidate.end(6)
-        key = candidate.group(0)[:end - candidate.start()]
-        cached = self._stamps.get(key, False)
-        if cached is not False:
-            return cached  # type: ignore[return-value]
-        value = _convert(candidate)
-        if len(self._stamps) >= _CACHE_LIMIT:
-            self._stamps.clear()
-        self._stamps[key] = value
-        return value
+    def _timestamp(self, line: re.Match[bytes]) -> float | None:
+        """Unix seconds of the line's date: the start of its hour (cached) plus minutes and seconds."""
+        zone = line.group(8)
+        key = (line.group(1, 2, 3, 4), line.group(8, 9, 10) if zone else None)
+        hour = self._stamps.get(key, False)
+        if hour is False:
+            hour = _hour_start(line)
+            if len(self._stamps) >= _CACHE_LIMIT:
+                self._stamps.clear()
+            self._stamps[key] = hour
+        if hour is None:
+            return None
+        minute, second = int(line.group(5)), int(line.group(6))
+        if minute > 59 or second > 60:
+            return None
+        stamp = hour + minute * 60 + second
+        return stamp + float(line.group(7)) if line.group(7) else float(stamp)
 
 
-def _convert(candidate: re.Match[bytes]) -> float | None:
-    year, month, day, hour, minute, second = (int(candidate.group(i)) for i in range(1, 7))
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+def _hour_start(line: re.Match[bytes]) -> float | None:
+    """Unix seconds at the start of the line's hour, in its zone or else in local time."""
+    year, month, day, hour = (int(value) for value in line.group(1, 2, 3, 4))
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
         return None
-    fields = (year, month, day, hour, minute, second, 0, 0, -1)
-    fraction = float(candidate.group(7)) if candidate.group(7) else 0.0
-    if candidate.group(8) is None:
+    fields = (year, month, day, hour, 0, 0, 0, 0, -1)
+    if line.group(8) is None:
         try:
-            return time.mktime(fields) + fraction
+            return time.mktime(fields)
         except (OverflowError, ValueError):
             return None
-    offset = int(candidate.group(9)) * 3600 + int(candidate.group(10)) * 60
-    if candidate.group(8) == b"-":
+    offset = int(line.group(9)) * 3600 + int(line.group(10)) * 60
+    if line.group(8) == b"-":
         offset = -offset
-    return calendar.timegm(fields) - offset + fraction
+    return float(calendar.timegm(fields) - offset)
