@@ -28,9 +28,12 @@ _VALID = re.compile(CODE_PATTERN + r"\Z")
 # (not a letter, digit, "_", ".", "-", "/" or "@").
 # After the code: no further digit, no ".digit" (IP address, 4-part version) and no "@"
 # (message-id or address). A range such as Microsoft's "5.7.606-649" gives its first code.
+# The lookbehinds sit after the class digit (and so include it) because a pattern that
+# starts with a plain character set lets the regex engine skip ahead to the candidates,
+# which makes a search over a whole log line about four times faster.
 _IN_TEXT = re.compile(
-    r"(?:(?<=\b[245][0-9][0-9]-)|(?<![\w.\-/@]))"
-    r"(" + CODE_PATTERN + r")"
+    r"([245](?:(?<=\b[245][0-9][0-9]-[245])|(?<![\w.\-/@][245]))"
+    r"\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2}))"
     r"(?![0-9@]|\.[0-9])"
 )
 
