@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.regen_golden import GOLDEN_ROOT, render
+from tests.regen_golden import GOLDEN_ROOT, event_row, render
 
 PAIRS = sorted(GOLDEN_ROOT.glob("*/*.log"))
 
@@ -45,6 +45,5 @@ def test_golden_pair(log: Path):
     head = text.splitlines()[0]
     assert head == (f"# lines={whole.lines} matched={whole.matched} "
                     f"ignored={whole.ignored} unparsed={whole.unparsed}")
-    from tests.regen_golden import event_row
     rows = [row.split(" ", 1)[1] for row in text.splitlines()[1:] if " matched " in row]
     assert [event_row(0, e).split(" ", 1)[1] for e in whole.events] == rows

@@ -114,7 +114,7 @@ def _status_line(message: str, timestamp: float | None) -> MessageResult:
 def _delivery(match: re.Match[str], timestamp: float | None) -> MessageResult:
     outcome = STATUS_OUTCOMES.get(match.group("status"))
     if outcome is None:
-        return None  # e.g. "status=deferred (bounce failed)" has no to=; other words are not outcomes
+        return UNPARSED  # a status word this parser does not know (or a cut-off line)
     code = match.group("dsn")
     if not is_valid_code(code):
         return UNPARSED
