@@ -1,0 +1,223 @@
+"""Exchange message tracking and SMTP protocol log parsers: exact events, chunking, bad input.
+
+The lines follow the layouts documented in tests/testdata/parsers/exchange_tracking/README.md
+and tests/testdata/parsers/exchange_protocol/README.md (the golden pairs there are run by
+tests/test_golden.py); these tests check the rules one at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings, strategies as st
+
+from exporter.events import BOUNCED, DEFERRED, DELIVERED, EXPIRED, REJECTED, StatusEvent
+from exporter.parsers.exchange_protocol import ExchangeProtocolParser
+from exporter.parsers.exchange_tracking import FIELDS_2010, FIELDS_2013, ExchangeTrackingParser
+from exporter.parsers.w3c import split_reply
+
+DATA = Path(__file__).resolve().parent / "testdata" / "parsers"
+TRACKING_FILE = DATA / "exchange_tracking" / "exchange2013_2010.log"
+SEND_FILE = DATA / "exchange_protocol" / "send.log"
+RECEIVE_FILE = DATA / "exchange_protocol" / "receive.log"
+
+HEADER_2013 = ("#Software: Microsoft Exchange Server\r\n#Version: 15.02.1258.012\r\n"
+               "#Log-type: Message Tracking Log\r\n#Date: 2024-03-11T08:00:01.482Z\r\n"
+               "#Fields: " + ",".join(FIELDS_2013) + "\r\n").encode()
+HEADER_2010 = ("#Software: Microsoft Exchange Server\r\n#Version: 14.03.0123.004\r\n"
+               "#Log-type: Message Tracking Log\r\n#Date: 2024-03-13T10:00:00.102Z\r\n"
+               "#Fields: " + ",".join(FIELDS_2010) + "\r\n").encode()
+
+
+def tracking_line(fields: list[str], **values: str) -> bytes:
+    """One tracking row in a layout; values named like the columns (dashes as underscores)."""
+    cells = []
+    for name in fields:
+        value = values.get(name.replace("-", "_"), "")
+        if any(ch in value for ch in ',"'):
+            value = '"' + value.replace('"', '""') + '"'
+        cells.append(value)
+    return (",".join(cells) + "\r\n").encode()
+
+
+FAIL_TWO = tracking_line(
+    FIELDS_2013, date_time="2024-03-11T08:40:12.913Z", client_ip="10.20.1.15", client_hostname="EX01",
+    server_ip="40.97.1.2", server_hostname="tenant-example.mail.protection.outlook.com", source="SMTP",
+    event_id="FAIL", internal_message_id="46171603615830",
+    recipient_address="x@tenant.example;y@tenant.example",
+    recipient_status="550 5.7.606 Access denied, banned sending IP [203.0.113.9];"
+                     "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+    message_subject="hello, world; again", sender_address="ann@contoso.example")
+SEND_2013 = tracking_line(
+    FIELDS_2013, date_time="2024-03-11T08:33:10.250Z", server_hostname="EX02.contoso.example",
+    source="SMTP", event_id="SEND", internal_message_id="46171603615821",
+    recipient_address="kim@contoso.example", recipient_status="250 2.1.5 Recipient OK")
+SEND_2010 = tracking_line(
+    FIELDS_2010, date_time="2024-03-13T10:05:01.300Z", server_ip="209.85.233.26",
+    server_hostname="gmail-smtp-in.l.google.com", source="SMTP", event_id="SEND",
+    internal_message_id="1187", recipient_address="pat@gmail.example",
+    recipient_status="250 2.0.0 OK 1710324301 x12si123 - gsmtp")
+
+
+def test_fail_with_two_recipients_gives_one_event_each_with_its_own_code():
+    result = ExchangeTrackingParser().parse(HEADER_2013 + FAIL_TWO)
+    remote = "tenant-example.mail.protection.outlook.com"
+    stamp = 1710146412.913
+    assert result.events == [
+        StatusEvent("exchange", BOUNCED, "5.7.606", "550", remote, stamp, "46171603615830"),
+        StatusEvent("exchange", BOUNCED, "5.1.10", "550", remote, stamp, "46171603615830"),
+    ]
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (6, 1, 5, 0)
+
+
+def test_without_a_header_the_2013_layout_is_assumed():
+    # A follower that starts at the end of a file never sees the #Fields: line.
+    result = ExchangeTrackingParser().parse(FAIL_TWO)
+    assert [e.code for e in result.events] == ["5.7.606", "5.1.10"]
+    assert (result.lines, result.matched) == (1, 1)
+
+
+def test_a_new_header_resets_the_column_map():
+    parser = ExchangeTrackingParser()
+    # In the 2013 layout SEND is an internal hop: ignored.
+    first = parser.parse(HEADER_2013 + SEND_2013)
+    assert first.events == [] and first.ignored == 6
+    # The 2010 header moves every column after message-id by one, and SEND is counted.
+    second = parser.parse(HEADER_2010 + SEND_2010)
+    assert second.events == [StatusEvent("exchange", DELIVERED, "2.0.0", "250",
+                                         "gmail-smtp-in.l.google.com", 1710324301.3, "1187")]
+    # Back to the 2013 header: the FAIL row reads right again, and SEND is ignored again.
+    third = parser.parse(HEADER_2013 + FAIL_TWO + SEND_2013)
+    assert [e.code for e in third.events] == ["5.7.606", "5.1.10"]
+    assert (third.matched, third.ignored) == (1, 6)
+
+
+def test_expired_and_deferred_and_dsn():
+    expired = tracking_line(FIELDS_2013, date_time="2024-03-13T09:02:45.001Z", source="QUEUE",
+                            event_id="FAIL", recipient_address="lee@slow.example",
+                            recipient_status="550 4.4.7 QUEUE.Expired; message expired")
+    deferred = tracking_line(FIELDS_2013, date_time="2024-03-11T09:02:44.318Z", source="SMTP",
+                             server_hostname="mx.slow.example", event_id="DEFER",
+                             recipient_address="lee@slow.example",
+                             recipient_status="[{LRT=3/11/2024 8:57:44 AM};{LED=451 4.4.0 Primary target "
+                                              "IP address responded with: \"421 4.4.2 Connection dropped\"};"
+                                              "{FQDN=mx.slow.example};{IP=192.0.2.77}]")
+    dsn = tracking_line(FIELDS_2013, date_time="2024-03-13T09:02:45.100Z", source="DSN", event_id="DSN",
+                        recipient_address="ann@contoso.example")
+    result = ExchangeTrackingParser().parse(expired + deferred + dsn)
+    assert [(e.outcome, e.code, e.reply, e.remote) for e in result.events] == [
+        (EXPIRED, "4.4.7", "550", None),
+        (DEFERRED, "4.4.0", "451", "mx.slow.example"),
+    ]
+    assert (result.matched, result.ignored, result.unparsed) == (2, 1, 0)
+
+
+def test_truncated_and_short_rows_are_unparsed():
+    cut = FAIL_TWO[: FAIL_TWO.index(b"Recipient not found")] + b"\r\n"
+    short = b"2024-03-13T10:07:00.000Z,10.20.1.30,HUB01,,HUB01,,,SMTP,DEFER,1189\r\n"
+    result = ExchangeTrackingParser().parse(cut + short)
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (2, 0, 0, 2)
+    assert result.events == []
+
+
+def test_tracking_file_in_any_chunking_gives_the_same_events():
+    data = TRACKING_FILE.read_bytes()
+    whole = ExchangeTrackingParser().parse(data)
+    assert (whole.lines, whole.matched, whole.ignored, whole.unparsed) == (24, 9, 13, 2)
+    assert len(whole.events) == 12
+    assert _in_pieces(ExchangeTrackingParser(), data, 5) == (whole.events, whole.lines, whole.matched,
+                                                            whole.ignored, whole.unparsed)
+
+
+def test_no_address_or_free_text_reaches_an_event():
+    for parser, path in ((ExchangeTrackingParser(), TRACKING_FILE), (ExchangeProtocolParser(), SEND_FILE),
+                         (ExchangeProtocolParser(), RECEIVE_FILE)):
+        for event in parser.parse(path.read_bytes()).events:
+            assert event.code is None or event.code.count(".") == 2
+            assert event.reply is None or (len(event.reply) == 3 and event.reply.isdigit())
+            assert event.remote is None or "@" not in event.remote
+
+
+# --- protocol logs -------------------------------------------------------------------------
+
+def test_send_log_pairs_pipelined_replies_with_their_commands():
+    result = ExchangeProtocolParser().parse(SEND_FILE.read_bytes())
+    assert [(e.outcome, e.code, e.reply, e.remote, e.queue_id) for e in result.events] == [
+        (BOUNCED, "5.1.1", "550", "142.250.153.27", "08DC4171A8E3D001"),
+        (DELIVERED, "2.0.0", "250", "142.250.153.27", "08DC4171A8E3D001"),
+        (DEFERRED, "4.5.3", "452", "198.51.100.60", "08DC4171A8E3D002"),
+        (DELIVERED, "2.0.0", "250", "198.51.100.60", "08DC4171A8E3D002"),
+        (DELIVERED, "2.0.0", "250", "198.51.100.60", "08DC4171A8E3D002"),
+        (BOUNCED, "5.7.606", "550", "2001:db8:5::25", "08DC4171A8E3D003"),
+        (DEFERRED, None, "451", "192.0.2.77", "08DC4171A8E3D004"),
+        (DEFERRED, "4.3.2", "421", "198.51.100.99", "08DC4171A8E3D005"),
+    ]
+    assert (result.lines, result.matched, result.unparsed) == (72, 7, 1)
+
+
+def test_receive_log_counts_our_refusals_only():
+    result = ExchangeProtocolParser().parse(RECEIVE_FILE.read_bytes())
+    assert [(e.outcome, e.code, e.reply, e.remote) for e in result.events] == [
+        (REJECTED, "5.1.10", "550", "198.51.100.23"),
+        (REJECTED, "5.7.54", "550", "198.51.100.23"),
+        (REJECTED, "4.3.1", "452", "203.0.113.200"),
+        (REJECTED, "5.6.0", "554", "203.0.113.200"),
+    ]
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (45, 4, 40, 1)
+
+
+def test_a_session_split_across_chunks_keeps_its_pending_commands():
+    data = SEND_FILE.read_bytes()
+    whole = ExchangeProtocolParser().parse(data)
+    for step in (1, 3, 7):
+        assert _in_pieces(ExchangeProtocolParser(), data, step)[0] == whole.events
+
+
+def test_replies_to_commands_not_seen_give_no_delivery():
+    # Started in the middle of a session: a 250 with nothing pending is not a delivery.
+    line = (b"2024-03-11T08:31:40.400Z,Outbound to Internet,08DC4171A8E3D001,13,10.20.1.15:51234,"
+            b"142.250.153.27:25,<,250 2.0.0 OK  1710145900 a1si123456pjb.11 - gsmtp,\r\n")
+    result = ExchangeProtocolParser().parse(line)
+    assert result.events == [] and (result.matched, result.ignored) == (0, 1)
+
+
+# --- helpers and bad input -----------------------------------------------------------------
+
+def test_split_reply():
+    assert split_reply("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found") == ("550", "5.1.1")
+    assert split_reply("550-5.7.26 This mail is unauthenticated") == ("550", "5.7.26")
+    assert split_reply("[{LRT=};{LED=550 5.4.8 MX record points to a loop};{FQDN=};{IP=}]") == ("550", "5.4.8")
+    assert split_reply("2.1.5Recipient OK") == (None, "2.1.5")
+    assert split_reply("451 Temporary local problem - please try later") == ("451", None)
+    assert split_reply("550 5.01.1 bad code") == ("550", None)
+    assert split_reply("To") == (None, None)
+
+
+def _in_pieces(parser, data: bytes, step: int):
+    """Feed data in pieces of `step` lines; the summed result."""
+    lines = data.splitlines(keepends=True)
+    events: list[StatusEvent] = []
+    totals = [0, 0, 0, 0]
+    for start in range(0, len(lines), step):
+        result = parser.parse(b"".join(lines[start:start + step]))
+        events.extend(result.events)
+        totals = [a + b for a, b in zip(totals, result[1:])]
+    return (events, *totals)
+
+
+_PIECES = st.sampled_from([
+    HEADER_2013, HEADER_2010, FAIL_TWO, SEND_2010, b"\xef\xbb\xbf", b"\r\n", b"\n", b",", b'"',
+    b",FAIL,", b",DEFER,", b",<,", b",>,", b",-,", b"550 5.1.1 ", b"RCPT TO:<a@b>", b"DATA", b"354 go",
+    b"#Fields: event,data\n", b"#Fields:\n", b"\xff\xfe", b"\x00",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.binary(max_size=40)), max_size=25))
+def test_arbitrary_bytes_never_raise(pieces: list[bytes]):
+    data = b"".join(pieces)
+    for parser in (ExchangeTrackingParser(), ExchangeProtocolParser()):
+        result = parser.parse(data)
+        assert result.lines == result.matched + result.ignored + result.unparsed
+        assert min(result.matched, result.ignored, result.unparsed) >= 0
+        assert result.matched <= len(result.events)
