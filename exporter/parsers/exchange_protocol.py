@@ -66,14 +66,14 @@ class ExchangeProtocolParser:
         lines = count_lines(chunk)
         events: list[StatusEvent] = []
         matched = unparsed = 0
-        text = decode(chunk)
+        text, clean = decode(chunk)
         for header, start, end in segments(text):
             if header is not None:
                 names = fields_directive(header)
                 if names:
                     self._layout = _Layout(names)
             for line in candidate_lines(text, _CANDIDATE, start, end):
-                found = self._read_line(line)
+                found = self._read_line(line, clean)
                 if found is None:
                     unparsed += 1
                 elif found:
@@ -81,12 +81,12 @@ class ExchangeProtocolParser:
                     events.extend(found)
         return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
 
-    def _read_line(self, line: str) -> list[StatusEvent] | None:
+    def _read_line(self, line: str, clean: bool) -> list[StatusEvent] | None:
         """The events of one candidate line: [] when none, None when the line does not parse."""
         layout = self._layout
         if not layout.usable or line.startswith("#"):
             return [] if line.startswith("#") else None
-        if line.count('"') % 2 or has_bad_bytes(line):
+        if line.count('"') % 2 or (not clean and has_bad_bytes(line)):
             return None
         row = line.split(",") if '"' not in line else next(csv.reader((line,)), [])
         if len(row) < layout.min_fields:

@@ -98,14 +98,14 @@ class ExchangeTrackingParser:
         lines = count_lines(chunk)
         events: list[StatusEvent] = []
         matched = unparsed = 0
-        text = decode(chunk)
+        text, clean = decode(chunk)
         for header, start, end in segments(text):
             if header is not None:
                 names = fields_directive(header)
                 if names:
                     self._layout = _Layout(names)
             for line in candidate_lines(text, _CANDIDATE, start, end):
-                found = self._read_line(line)
+                found = self._read_line(line, clean)
                 if found is None:
                     unparsed += 1
                 elif found:
@@ -113,10 +113,10 @@ class ExchangeTrackingParser:
                     events.extend(found)
         return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
 
-    def _read_line(self, line: str) -> list[StatusEvent] | None:
+    def _read_line(self, line: str, clean: bool) -> list[StatusEvent] | None:
         """The events of one candidate line: [] when it is not a status line, None when unparsable."""
         layout = self._layout
-        if layout.event_id < 0 or line.count('"') % 2 or has_bad_bytes(line):
+        if layout.event_id < 0 or line.count('"') % 2 or (not clean and has_bad_bytes(line)):
             return None  # no event-id column, a quote cut short by truncation, or not UTF-8
         row = next(csv.reader((line,)), [])
         if len(row) < layout.min_fields:

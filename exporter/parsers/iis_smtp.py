@@ -30,7 +30,7 @@ FIELDS = ("date time c-ip cs-username s-sitename s-computername s-ip s-port cs-m
           "cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken "
           "cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)").split()
 
-_CANDIDATE = re.compile(r" OutboundConnection| (?i:MAIL|RCPT|DATA|BDAT)\b")
+_CANDIDATE = re.compile(r" (?:OutboundConnection|(?:MAIL|RCPT|DATA|BDAT|mail|rcpt|data|bdat)\b)")
 _TRANSACTION = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
 _REPLY = re.compile(r"[2-5][0-9][0-9](?![0-9])")
 
@@ -69,14 +69,14 @@ class IisSmtpParser:
         lines = count_lines(chunk)
         events: list[StatusEvent] = []
         matched = unparsed = 0
-        text = decode(chunk)
+        text, clean = decode(chunk)
         for header, start, end in segments(text):
             if header is not None:
                 names = fields_directive(header)
                 if names:
                     self._layout = _Layout(names)
             for line in candidate_lines(text, _CANDIDATE, start, end):
-                found = self._read_line(line)
+                found = self._read_line(line, clean)
                 if found is None:
                     unparsed += 1
                 elif found:
@@ -91,12 +91,12 @@ class IisSmtpParser:
             return None
         return iso_utc_seconds(f"{date}T{time}")
 
-    def _read_line(self, line: str) -> list[StatusEvent] | None:
+    def _read_line(self, line: str, clean: bool) -> list[StatusEvent] | None:
         """The events of one candidate line: [] when none, None when the line does not parse."""
         if line.startswith("#"):
             return []
         layout = self._layout
-        if not layout.usable or has_bad_bytes(line):
+        if not layout.usable or (not clean and has_bad_bytes(line)):
             return None
         row = line.split()
         if len(row) < layout.min_fields:
@@ -106,9 +106,11 @@ class IisSmtpParser:
         if user.startswith("OutboundConnection") and len(row) <= layout.query:
             return None  # cut short before the command's argument or the reply text
         if user == "OutboundConnectionCommand":
-            command = f"{_field(row, layout.method)} {_field(row, layout.query).replace('+', ' ')}"
+            verb = row[layout.method].upper()
+            if verb == "BDAT":  # "BDAT 2048 LAST": the size and LAST are in cs-uri-query
+                verb = command_verb(f"BDAT {row[layout.query].replace('+', ' ')}")
             if remote is not None:
-                self._dialogue.command(remote, command_verb(command))
+                self._dialogue.command(remote, verb)
             return []
         if user == "OutboundConnectionResponse":
             answer = _field(row, layout.query).replace("+", " ").strip()

@@ -35,12 +35,16 @@ def count_lines(chunk: bytes) -> int:
     return lines
 
 
-def decode(chunk: bytes) -> str:
-    """The chunk as text. Bytes that are not UTF-8 become lone surrogates (see has_bad_bytes)."""
+def decode(chunk: bytes) -> tuple[str, bool]:
+    """(the chunk as text, True when it was all UTF-8).
+
+    Bytes that are not UTF-8 become lone surrogates; only then does a parser need to
+    check its lines one by one with has_bad_bytes.
+    """
     try:
-        return chunk.decode("utf-8")
+        return chunk.decode("utf-8"), True
     except UnicodeDecodeError:
-        return chunk.decode("utf-8", errors="surrogateescape")
+        return chunk.decode("utf-8", errors="surrogateescape"), False
 
 
 def has_bad_bytes(text: str) -> bool:
@@ -107,24 +111,27 @@ def split_reply(text: str) -> tuple[str | None, str | None]:
     return reply, find_code(text)
 
 
-_FIELDS_LINE = re.compile(r"^\ufeff?#Fields:[^\n]*", re.M)
-
-
 def segments(text: str) -> list[tuple[str | None, int, int]]:
     """The text cut at its `#Fields:` lines.
 
     Returns (header, start, end) triples: the `#Fields:` line that governs text[start:end],
     or None for the part before the first one (the parser's current column map applies).
     """
-    if "#Fields:" not in text:
-        return [(None, 0, len(text))]
     parts: list[tuple[str | None, int, int]] = []
     header: str | None = None
     start = 0
-    for match in _FIELDS_LINE.finditer(text):
-        parts.append((header, start, match.start()))
-        header = match.group()
-        start = match.end()
+    found = text.find("#Fields:")
+    while found != -1:
+        line_start = text.rfind("\n", 0, found) + 1
+        line_end = text.find("\n", found)
+        if line_end == -1:
+            line_end = len(text)
+        # Only a directive at the start of its line (after a BOM at most) counts.
+        if text[line_start:found].lstrip("\ufeff") == "":
+            parts.append((header, start, line_start))
+            header = text[line_start:line_end]
+            start = line_end
+        found = text.find("#Fields:", line_end)
     parts.append((header, start, len(text)))
     return parts
 
