@@ -24,15 +24,18 @@ CODE_PATTERN = r"[245]\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2})"
 _VALID = re.compile(CODE_PATTERN + r"\Z")
 
 # Before the code: either the "-" of a multi-line reply right after a 3-digit reply code
-# ("550-5.7.26"), or any character that cannot continue a number, version or word
-# (not a letter, digit, "_", ".", "-", "/" or "@").
+# ("550-5.7.26") that is not glued to a word, or a character that cannot continue a
+# number, version or word: not a letter or digit, ".", "-", "/" or "@". An underscore is
+# a separator here: qmail writes spaces as "_" ("Remote_host_said:_550_5.1.1_User_unknown").
 # After the code: no further digit, no ".digit" (IP address, 4-part version) and no "@"
 # (message-id or address). A range such as Microsoft's "5.7.606-649" gives its first code.
 # The lookbehinds sit after the class digit (and so include it) because a pattern that
 # starts with a plain character set lets the regex engine skip ahead to the candidates,
 # which makes a search over a whole log line about four times faster.
 _IN_TEXT = re.compile(
-    r"([245](?:(?<=\b[245][0-9][0-9]-[245])|(?<![\w.\-/@][245]))"
+    r"([245]"
+    r"(?:(?<=[245][0-9][0-9]-[245])(?<![^\W_][245][0-9][0-9]-[245])"
+    r"|(?<![^\W_][245])(?<![.\-/@][245]))"
     r"\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2}))"
     r"(?![0-9@]|\.[0-9])"
 )

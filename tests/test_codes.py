@@ -2,7 +2,10 @@
 
 Real log lines below are quoted verbatim from the public corpus in
 /work/shared/eval/public-corpus (provenance in its SOURCES.md); each carries its file and
-line number. Reply fragments written by hand say which server writes them that way.
+line number. The qmail-send lines come from a qmail log pasted into a linux-kernel mailing
+list post of November 2004 (tai64n stamps @40000000419f13a5...; the mail client had wrapped
+them, the breaks are removed). Reply fragments written by hand say which server writes them
+that way.
 """
 
 from __future__ import annotations
@@ -116,6 +119,19 @@ REAL_LINES = [
      "relay=example.com[path], delay=0.12, delays=0.12/0.12/0.12/0.12, dsn=1.2.3, "
      "status=sent (250 2.0.0 Ok: queued as aaaaaaaaaaaaa)",
      "2.0.0"),
+    ("qmail-send, lkml 2004: delivery 5",
+     "@40000000419f13a508f3214c delivery 5: failure: 130.57.1.11_does_not_like_recipient./"
+     "Remote_host_said:_550_5.1.1_<andrea@novell.com>_is_not_a_valid_mailbox._550_No_such_recipient/"
+     "Giving_up_on_130.57.1.11./",
+     "5.1.1"),
+    ("qmail-send, lkml 2004: delivery 6",
+     "@40000000419f13a63041b8bc delivery 6: success: (linux-kernel@vger.kernel.org)_12.107.209.244_"
+     "accepted_message./Remote_host_said:_250_2.7.0_nothing_apparently_wrong_in_the_message.;_S261490AbUKTJvY/",
+     "2.7.0"),
+    ("qmail-send, lkml 2004: delivery 9",
+     "@40000000419f13a41cea7d1c delivery 9: success: (tglx@linutronix.de)_213.239.205.147_accepted_message./"
+     "Remote_host_said:_250_Ok:_queued_as_1D47365C044/",
+     None),
     ("postfix_exporter/mail.log:49",
      "2023-02-01T01:02:04.123456+00:00 hostname postfix/lmtp[12345]: 123456789AB: to=<user@example.com>, "
      "relay=example.com[123.45.67.89]:25, delay=1.23, delays=1.23/1.23/1.23/1.23, dsn=1.2.3, "
@@ -139,6 +155,7 @@ def test_every_well_formed_code_is_valid_and_found(cls: str, subject: int, detai
     assert find_code(f"550 {code} reason") == code
     assert find_code(f"550-{code} reason") == code
     assert find_code(f"(#{code})") == code
+    assert find_code(f"Remote_host_said:_550_{code}_reason/") == code
 
 
 @given(st.tuples(*[st.integers(min_value=0, max_value=255)] * 4))
