@@ -221,3 +221,25 @@ def test_arbitrary_bytes_never_raise(pieces: list[bytes]):
         assert result.lines == result.matched + result.ignored + result.unparsed
         assert min(result.matched, result.ignored, result.unparsed) >= 0
         assert result.matched <= len(result.events)
+
+
+def test_tracking_file_through_the_pipeline_counts_exact_series():
+    from exporter.metrics import Metrics
+    from exporter.pipeline import process_chunk
+
+    metrics = Metrics()
+    process_chunk("msgtrk", ExchangeTrackingParser(), TRACKING_FILE.read_bytes(), metrics)
+    metrics.commit()
+    published = metrics.published()
+    by_outcome_code: dict[tuple[str, str], float] = {}
+    for key, value in published.status.items():
+        assert key[0] == "exchange"
+        assert all("@" not in label for label in key)
+        by_outcome_code[(key[1], key[2])] = by_outcome_code.get((key[1], key[2]), 0.0) + value
+    assert by_outcome_code == {
+        (DELIVERED, "2.1.5"): 3.0, (DELIVERED, "2.0.0"): 1.0, (DELIVERED, "none"): 1.0,
+        (BOUNCED, "5.1.1"): 2.0, (BOUNCED, "5.7.606"): 1.0, (BOUNCED, "5.1.10"): 1.0,
+        (BOUNCED, "5.4.1"): 1.0, (DEFERRED, "4.4.0"): 1.0, (EXPIRED, "4.4.7"): 1.0,
+    }
+    assert published.lines[("msgtrk", "matched")] == 9.0
+    assert published.lines[("msgtrk", "unparsed")] == 2.0
