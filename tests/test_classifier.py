@@ -13,11 +13,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.classifier import (
     CLASSES, INVALID_MEANING, NO_CODE_MEANING, SOURCES, SUBJECTS, TABLE, TABLE_PATH, Entry,
     TableError, classify, classify_without_code, entries_for, read_table, valid_meaning,
 )
+from exporter.codes import is_valid_code
+from exporter.events import StatusEvent
+from exporter.metrics import Metrics
 from exporter.providers import PROVIDERS, provider_for_host
 
 # code -> reference, as the IANA registry lists them (X.0.0 through X.7.30).
@@ -348,3 +353,39 @@ def test_provider_set_is_fixed_and_documented() -> None:
     assert PROVIDERS == ("google", "microsoft", "yahoo", "apple", "gmx", "yandex", "mailru", "zoho",
                          "proton", "fastmail", "other", "none")
     assert provider_for_host(12345) == "other"  # type: ignore[arg-type]
+
+
+_digits = st.one_of(st.just(0), st.integers(min_value=1, max_value=999))
+
+
+@given(cls=st.sampled_from("245"), subject=_digits, detail=_digits,
+       mta=st.sampled_from([None, "postfix", "exchange", "exim", "unknown"]),
+       provider=st.sampled_from([None, *PROVIDERS]))
+def test_any_valid_code_classifies_to_bounded_labels(cls: str, subject: int, detail: int,
+                                                     mta: str | None, provider: str | None) -> None:
+    code = f"{cls}.{subject}.{detail}"
+    c = classify(code, mta, provider)
+    assert c.code == code and c.status_class == CLASSES[cls]
+    assert c.subject == SUBJECTS.get(str(subject), "other")
+    assert c.source in SOURCES and valid_meaning(c.meaning)
+    assert (c.meaning, c.source) in {(e.meaning, e.source) for e in entries_for(code)}
+
+
+@given(st.text(max_size=20))
+def test_any_text_classifies_without_raising(text: str) -> None:
+    c = classify(text)
+    assert c.code == (text if is_valid_code(text) else "invalid")
+
+
+def test_metrics_labels_come_from_the_table_and_the_remote() -> None:
+    # The counter key metrics builds for one event (mta, outcome, code, class, subject, meaning, provider).
+    metrics = Metrics()
+    metrics.add_event("mail.log", StatusEvent("postfix", "deferred", "4.7.28", "421", "gmail-smtp-in.l.google.com"))
+    metrics.add_event("mail.log", StatusEvent("postfix", "deferred", "4.7.28", "421", "mx.example.net"))
+    metrics.add_event("ex", StatusEvent("exchange", "bounced", "5.7.12", "550", None))
+    assert metrics.live.status == {
+        ("postfix", "deferred", "4.7.28", "transient", "security_policy", "unusual rate of unsolicited mail", "google"): 1.0,
+        ("postfix", "deferred", "4.7.28", "transient", "security_policy", "mail flood detected", "other"): 1.0,
+        ("exchange", "bounced", "5.7.12", "permanent", "security_policy", "external sender rejected by organization",
+         "none"): 1.0,
+    }
