@@ -1,0 +1,65 @@
+"""Dovecot's delivery agents (LMTP, LDA): mail stored in a mailbox or refused -> StatusEvents.
+
+Part of the parser stage: the syslog dispatcher (exporter/parsers/syslog.py) hands this
+module the message of each line whose program is "dovecot" or "dovecot-lda". Most Dovecot
+lines are about IMAP/POP3 logins and authentication; they are not status lines and are
+ignored. Shapes read (2.2 and 2.3; "Info: "/"Error: " appear when Dovecot writes its own
+log file, "<pid><session>" since 2.3):
+
+    lmtp(bob@example.org)<4711><AbCdEf>: msgid=<x@example.net>: saved mail to INBOX
+    lda(bob@example.org): msgid=<x@example.net>: saved mail to INBOX
+    lmtp(bob@example.org)<4711><AbCdEf>: sieve: msgid=<x@example.net>: stored mail into mailbox 'Junk'
+    lmtp(bob@example.org)<4711><AbCdEf>: msgid=<x@example.net>: rejected: Quota exceeded (mailbox for user is full)
+    lmtp(4711): Error: ...: 552 5.2.2 <bob@example.org> Mailbox is full
+
+Stored -> delivered; "rejected: " -> rejected (the LMTP client, usually Postfix or Exim,
+got a refusal; Dovecot does not log the reply it sent, so no code); an "Error: " line that
+quotes an SMTP/LMTP reply -> rejected with that reply's codes. "save failed" notes are not
+counted: the outcome follows on its own line. No remote: these are local deliveries.
+The user name in "lmtp(user)" is never read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from exporter.events import DELIVERED, REJECTED, UNPARSED, MessageResult, StatusEvent
+from exporter.parsers.smtp_reply import reply_at
+
+MTA = "dovecot"
+PROGRAMS: tuple[str, ...] = ("dovecot", "dovecot-lda")
+PREFILTER = rb"saved mail to |stored mail into mailbox |: rejected: |(?:lmtp|lda)\([^)\n]*\)[^\n]*Error: "
+
+_AGENT = re.compile(r"(?:dovecot: )?(?:lmtp|lda|deliver)\([^)]*\)(?:<[^>]*>)*: (Info: |Error: )?(?:sieve: )?")
+_MSGID = re.compile(r"msgid=(?:<[^>]*>|[^ :]*): ")
+_STORED = ("saved mail to ", "stored mail into mailbox ")
+_ERROR_REPLY = re.compile(r": ([45][0-9][0-9][ \-])")
+
+
+def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
+    """One syslog message from Dovecot: events, None (not a status line) or UNPARSED."""
+    try:
+        return _parse(message, timestamp)
+    except Exception:  # a safety net: no input may stop the pipeline
+        return UNPARSED
+
+
+def _parse(message: str, timestamp: float | None) -> MessageResult:
+    agent = _AGENT.match(message)
+    if agent is None:
+        return None  # logins, authentication, IMAP/POP3 sessions: not about delivery
+    pos = agent.end()
+    if agent.group(1) == "Error: ":
+        found = _ERROR_REPLY.search(message, pos)
+        if found is None:
+            return None  # an error without a reply (a config or storage problem)
+        reply, code = reply_at(message, found.start(1))
+        return [StatusEvent(MTA, REJECTED, code, reply, None, timestamp)]
+    msgid = _MSGID.match(message, pos)
+    if msgid is not None:
+        pos = msgid.end()
+    if message.startswith(_STORED, pos):
+        return [StatusEvent(MTA, DELIVERED, None, None, None, timestamp)]
+    if message.startswith("rejected: ", pos):
+        return [StatusEvent(MTA, REJECTED, None, None, None, timestamp)]
+    return None
