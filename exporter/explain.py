@@ -5,7 +5,8 @@ the arguments after "explain". For each code it prints the class, the subject, e
 meaning the table knows (one per source: iana, microsoft, google, yahoo, project) with
 its operator hint, and which meaning the exporter puts in the `meaning` label. --mta
 and --host (or --provider) show the choice the daemon makes for a line from that MTA
-and remote. --json prints the same as a JSON list for scripts.
+and remote. --json prints the same as a JSON list for scripts. --list prints every row
+of the table, i.e. every value the `meaning` label can take.
 
 Exit status: 0 when every argument was a code, 2 when any was not (the others are
 still explained); a message on stderr names each bad argument.
@@ -19,7 +20,9 @@ import sys
 import textwrap
 from typing import Any
 
-from exporter.classifier import CLASSES, SUBJECTS, Entry, classify, entries_for
+from exporter.classifier import (
+    CLASSES, INVALID_MEANING, NO_CODE_MEANING, SUBJECTS, TABLE, Entry, classify, entries_for,
+)
 from exporter.codes import is_valid_code
 from exporter.providers import PROVIDERS, provider_for_host
 
@@ -39,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ndr-exporter explain",
         description="Explain RFC 3463 enhanced status codes such as 5.1.1, 4.7.28 or 5.7.606.")
-    parser.add_argument("codes", nargs="+", metavar="CODE", help="an enhanced status code, e.g. 5.4.8")
+    parser.add_argument("codes", nargs="*", metavar="CODE", help="an enhanced status code, e.g. 5.4.8")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    parser.add_argument("--list", action="store_true",
+                        help="list every row of the table: the meanings a dashboard can see")
     parser.add_argument("--mta", help="the MTA that logged the code (e.g. exchange, postfix)")
     hosts = parser.add_mutually_exclusive_group()
     hosts.add_argument("--host", help="the remote host that replied; its provider is recognised")
@@ -102,8 +107,30 @@ def render(info: dict[str, Any], width: int = 78) -> str:
     return "\n".join(lines)
 
 
+def list_table(as_json: bool) -> str:
+    """Every table row: code pattern, source, meaning (the possible `meaning` label values)."""
+    rows = [{"table_code": e.pattern, "source": e.source, "meaning": e.meaning,
+             "usual_classes": list(e.classes), "deprecated": e.deprecated} for e in TABLE]
+    # The two fixed meanings that come from no row: code="none" and code="invalid".
+    rows += [{"table_code": code, "source": "project", "meaning": meaning,
+              "usual_classes": ["2", "4", "5"], "deprecated": False}
+             for code, meaning in (("none", NO_CODE_MEANING), ("invalid", INVALID_MEANING))]
+    if as_json:
+        return json.dumps(rows, indent=2)
+    return "\n".join(f"{r['table_code']:<12} {r['source']:<10} {r['meaning']}"
+                     f"{'  (deprecated)' if r['deprecated'] else ''}" for r in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list:
+        if args.codes:
+            parser.error("--list takes no CODE")
+        print(list_table(args.json))
+        return 0
+    if not args.codes:
+        parser.error("give at least one CODE, or --list")
     provider = args.provider
     if args.host:
         provider = provider_for_host(args.host)

@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from exporter.classifier import read_table
+
 
 def _explain(*args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("ndr-exporter")
@@ -103,3 +105,18 @@ def test_usage_errors_exit_2(args: tuple[str, ...]) -> None:
     run = _explain(*args)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.startswith("usage: ndr-exporter explain")
+
+
+def test_list_shows_every_possible_meaning() -> None:
+    run = _explain("--list", "--json")
+    assert (run.returncode, run.stderr) == (0, "")
+    rows = json.loads(run.stdout)
+    table = read_table()
+    assert len(rows) == len(table) + 2
+    assert [(r["table_code"], r["source"], r["meaning"]) for r in rows[:len(table)]] == [
+        (e.pattern, e.source, e.meaning) for e in table]
+    assert [(r["table_code"], r["meaning"]) for r in rows[len(table):]] == [
+        ("none", "no enhanced status code logged"), ("invalid", "not a valid enhanced status code")]
+    text = _explain("--list")
+    assert text.stdout.splitlines()[0] == "X.0.0        iana       undefined status"
+    assert "X.6.10       iana       deprecated utf-8 code  (deprecated)" in text.stdout.splitlines()
