@@ -24,6 +24,8 @@ STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provi
 LINE_RESULTS = ("matched", "ignored", "unparsed", "oversized")
 OVERFLOW_CODE = "overflow"
 DEFAULT_CODE_CAP = 500
+# Fixed code values that never count against the cap: no code logged, a malformed one.
+UNCAPPED_CODES = frozenset({"none", "invalid"})
 
 
 class Counts:
@@ -81,7 +83,7 @@ class Metrics:
     def __init__(self, code_cap: int = DEFAULT_CODE_CAP, counts: Counts | None = None) -> None:
         self.code_cap = code_cap
         self.live = counts.copy() if counts else Counts()
-        self._codes_seen: set[str] = {key[2] for key in self.live.status}
+        self._codes_seen: set[str] = {key[2] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
         self._published = self.live.copy()
         self._lock = threading.Lock()
 
@@ -93,7 +95,7 @@ class Metrics:
         else:
             c = classify(event.code, event.mta, provider)
         code = c.code
-        if code not in self._codes_seen:
+        if code not in self._codes_seen and code not in UNCAPPED_CODES:
             if len(self._codes_seen) >= self.code_cap:
                 self.live.folded += 1
                 code = OVERFLOW_CODE

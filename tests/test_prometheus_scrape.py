@@ -123,3 +123,25 @@ def test_prometheus_scrapes_through_tls_and_basic_auth(mode: str, tmp_path: Path
     result = prom.wait_for_query("sum by (code) (ndr_status_codes_total)", lambda r: len(r) == 4)
     assert {r["metric"]["code"]: float(r["value"][1]) for r in result} == \
         {"5.7.1": 4.0, "4.7.1": 1.0, "4.1.8": 1.0, "5.1.1": 3.0}
+
+
+def test_fixed_code_values_do_not_use_up_the_cap() -> None:
+    """code="none" (no code logged) and "invalid" are fixed values: only real codes count against the cap."""
+    from exporter.events import StatusEvent
+    from exporter.metrics import Metrics
+
+    metrics = Metrics(code_cap=1)
+    for code in (None, "5.1.1", None, "5.7.1", "4.4.7"):
+        metrics.add_event("mail", StatusEvent("postfix", "bounced", code, "550", "mx.example.net"))
+    metrics.commit()
+    by_code: dict[str, float] = {}
+    for key, value in metrics.published().status.items():
+        by_code[key[2]] = by_code.get(key[2], 0.0) + value
+    assert by_code == {"none": 2.0, "5.1.1": 1.0, "overflow": 2.0}
+    assert metrics.published().folded == 2.0
+    # a restart from the checkpoint keeps the same codes and the same room under the cap
+    again = Metrics(code_cap=1, counts=metrics.published())
+    again.add_event("mail", StatusEvent("postfix", "bounced", "5.1.1", "550", None))
+    again.add_event("mail", StatusEvent("postfix", "bounced", "5.2.2", "552", None))
+    again.commit()
+    assert again.published().folded == 3.0
