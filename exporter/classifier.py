@@ -234,10 +234,20 @@ def _invalid(code: object) -> Classification:
                           "project", "The parser passed text that is not an RFC 3463 code; report the log line.")
 
 
-@lru_cache(maxsize=256)
 def classify_without_code(reply: str | None, outcome: str) -> Classification:
-    """For an event that logged no enhanced code: class from the reply's first digit, else the outcome."""
-    if reply and reply[0] in CLASSES:
+    """For an event that logged no enhanced code: class from the reply's first digit, else the outcome.
+
+    Never raises: a reply or outcome of the wrong type counts as absent.
+    """
+    try:
+        return _classify_without_code(reply, outcome)
+    except TypeError:
+        return _classify_without_code(None, "")
+
+
+@lru_cache(maxsize=256)
+def _classify_without_code(reply: str | None, outcome: str) -> Classification:
+    if isinstance(reply, str) and reply[:1] in CLASSES:
         cls = CLASSES[reply[0]]
     else:
         cls = {"delivered": "success", "deferred": "transient"}.get(outcome, "permanent")

@@ -244,6 +244,8 @@ def test_without_code_class_comes_from_reply_then_outcome() -> None:
     assert classify_without_code(None, "delivered").status_class == "success"
     assert classify_without_code(None, "deferred").status_class == "transient"
     assert classify_without_code(None, "rejected").status_class == "permanent"
+    assert classify_without_code("", "deferred").status_class == "transient"
+    assert classify_without_code(["550"], ["x"]).status_class == "permanent"  # type: ignore[arg-type]
 
 
 def _example_codes(entry: Entry) -> list[str]:
