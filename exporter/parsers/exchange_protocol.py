@@ -22,10 +22,7 @@ import re
 from exporter.events import StatusEvent
 from exporter.parsers.base import ChunkResult
 from exporter.parsers.smtp_dialogue import Dialogue, command_verb
-from exporter.parsers.w3c import (
-    candidate_lines, count_lines, decode, field_map, fields_directive, has_bad_bytes,
-    iso_utc_seconds, segments, split_reply,
-)
+from exporter.parsers.w3c import field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply
 
 FIELDS = ("date-time,connector-id,session-id,sequence-number,local-endpoint,"
           "remote-endpoint,event,data,context").split(",")
@@ -63,23 +60,10 @@ class ExchangeProtocolParser:
         self._dialogue = Dialogue()
 
     def parse(self, chunk: bytes) -> ChunkResult:
-        lines = count_lines(chunk)
-        events: list[StatusEvent] = []
-        matched = unparsed = 0
-        text, clean = decode(chunk)
-        for header, start, end in segments(text):
-            if header is not None:
-                names = fields_directive(header)
-                if names:
-                    self._layout = _Layout(names)
-            for line in candidate_lines(text, _CANDIDATE, start, end):
-                found = self._read_line(line, clean)
-                if found is None:
-                    unparsed += 1
-                elif found:
-                    matched += 1
-                    events.extend(found)
-        return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
+        return read_chunk(chunk, _CANDIDATE, self._set_fields, self._read_line)
+
+    def _set_fields(self, names: list[str]) -> None:
+        self._layout = _Layout(names)
 
     def _read_line(self, line: str, clean: bool) -> list[StatusEvent] | None:
         """The events of one candidate line: [] when none, None when the line does not parse."""

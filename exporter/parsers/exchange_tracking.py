@@ -26,10 +26,7 @@ import re
 
 from exporter.events import BOUNCED, DEFERRED, DELIVERED, EXPIRED, StatusEvent
 from exporter.parsers.base import ChunkResult
-from exporter.parsers.w3c import (
-    candidate_lines, count_lines, decode, field_map, fields_directive, has_bad_bytes,
-    iso_utc_seconds, segments, split_reply,
-)
+from exporter.parsers.w3c import field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply
 
 # Exchange 2013, 2016 and 2019 (version 15.x).
 FIELDS_2013 = (
@@ -95,23 +92,10 @@ class ExchangeTrackingParser:
         self._layout = _Layout(FIELDS_2013)
 
     def parse(self, chunk: bytes) -> ChunkResult:
-        lines = count_lines(chunk)
-        events: list[StatusEvent] = []
-        matched = unparsed = 0
-        text, clean = decode(chunk)
-        for header, start, end in segments(text):
-            if header is not None:
-                names = fields_directive(header)
-                if names:
-                    self._layout = _Layout(names)
-            for line in candidate_lines(text, _CANDIDATE, start, end):
-                found = self._read_line(line, clean)
-                if found is None:
-                    unparsed += 1
-                elif found:
-                    matched += 1
-                    events.extend(found)
-        return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
+        return read_chunk(chunk, _CANDIDATE, self._set_fields, self._read_line)
+
+    def _set_fields(self, names: list[str]) -> None:
+        self._layout = _Layout(names)
 
     def _read_line(self, line: str, clean: bool) -> list[StatusEvent] | None:
         """The events of one candidate line: [] when it is not a status line, None when unparsable."""

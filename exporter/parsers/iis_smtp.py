@@ -20,10 +20,7 @@ import re
 from exporter.events import REJECTED, StatusEvent
 from exporter.parsers.base import ChunkResult
 from exporter.parsers.smtp_dialogue import Dialogue, command_verb
-from exporter.parsers.w3c import (
-    candidate_lines, count_lines, decode, field_map, fields_directive, has_bad_bytes,
-    iso_utc_seconds, segments, split_reply,
-)
+from exporter.parsers.w3c import field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply
 
 # The SMTP service's default W3C field list.
 FIELDS = ("date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method "
@@ -66,23 +63,10 @@ class IisSmtpParser:
         self._dialogue = Dialogue()
 
     def parse(self, chunk: bytes) -> ChunkResult:
-        lines = count_lines(chunk)
-        events: list[StatusEvent] = []
-        matched = unparsed = 0
-        text, clean = decode(chunk)
-        for header, start, end in segments(text):
-            if header is not None:
-                names = fields_directive(header)
-                if names:
-                    self._layout = _Layout(names)
-            for line in candidate_lines(text, _CANDIDATE, start, end):
-                found = self._read_line(line, clean)
-                if found is None:
-                    unparsed += 1
-                elif found:
-                    matched += 1
-                    events.extend(found)
-        return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
+        return read_chunk(chunk, _CANDIDATE, self._set_fields, self._read_line)
+
+    def _set_fields(self, names: list[str]) -> None:
+        self._layout = _Layout(names)
 
     def _timestamp(self, row: list[str]) -> float | None:
         layout = self._layout

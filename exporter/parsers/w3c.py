@@ -3,10 +3,11 @@
 Part of the parser stage. Exchange message tracking logs, Exchange SMTP protocol
 logs and IIS SMTP logs all follow the W3C extended log idea: `#Name: value`
 directive lines, one of which (`#Fields:`) names the columns of the lines after
-it. This module holds what the three parsers share: turning a chunk into text,
-counting its lines, reading a `#Fields:` directive into a column map, reading a
-UTC timestamp, and splitting an SMTP reply into its 3-digit reply and enhanced
-status code. It keeps no state; each parser holds its own column map.
+it. This module holds what the three parsers share: the loop over a chunk
+(headers, candidate lines, line counts), reading a `#Fields:` directive into a
+column map, reading a UTC timestamp, and splitting an SMTP reply into its 3-digit
+reply and enhanced status code. It keeps no state; each parser holds its own
+column map.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import csv
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import Callable
 
 from exporter.codes import find_code, is_valid_code
+from exporter.events import StatusEvent
+from exporter.parsers.base import ChunkResult
 
 # A reply and the enhanced code standing right after it: "550 5.1.1", "550-5.7.26",
 # "451 4.4.0". The code is validated with is_valid_code before it is used.
@@ -150,3 +154,31 @@ def candidate_lines(text: str, pattern: re.Pattern[str], start: int, end: int) -
             line_end = len(text)
         lines.append(text[line_start:line_end].rstrip("\r"))
     return lines
+
+
+def read_chunk(chunk: bytes, pattern: re.Pattern[str],
+               set_fields: Callable[[list[str]], None],
+               read_line: Callable[[str, bool], list[StatusEvent] | None]) -> ChunkResult:
+    """The loop the three parsers share: headers, candidate lines, and the line counts.
+
+    set_fields gets the names of each `#Fields:` line in order; read_line gets each
+    candidate line (and whether the chunk was all UTF-8) and returns its events, [] for
+    a line that is not a status line, or None for one that does not parse.
+    """
+    lines = count_lines(chunk)
+    events: list[StatusEvent] = []
+    matched = unparsed = 0
+    text, clean = decode(chunk)
+    for header, start, end in segments(text):
+        if header is not None:
+            names = fields_directive(header)
+            if names:
+                set_fields(names)
+        for line in candidate_lines(text, pattern, start, end):
+            found = read_line(line, clean)
+            if found is None:
+                unparsed += 1
+            elif found:
+                matched += 1
+                events.extend(found)
+    return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
