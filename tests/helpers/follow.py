@@ -11,6 +11,7 @@ fingerprint checks).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -71,8 +72,29 @@ def append(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+def append_existing(path: Path, data: bytes, timeout: float = 5) -> None:
+    """Append to the file at path once it exists, never creating it (as logrotate's `create` does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            break
+        except FileNotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.002)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 class Writer(threading.Thread):
-    """Appends status lines to a path in small batches until stopped; .written counts them."""
+    """Appends status lines to a path in small batches until stopped; .written counts them.
+
+    Like a syslog daemon that reopens its file for each message, it waits for the file
+    to exist rather than create it, so logrotate's `create` step is what makes the new file.
+    """
 
     def __init__(self, path: Path, batch: int = 5, interval: float = 0.01, lines: Lines | None = None) -> None:
         super().__init__(daemon=True)
@@ -81,19 +103,19 @@ class Writer(threading.Thread):
         self.interval = interval
         self.lines = lines or Lines()
         self.written = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._running = threading.Event()
         self._running.set()
         self._idle = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             if not self._running.is_set():
                 self._idle.set()
                 self._running.wait(0.1)
                 continue
             self._idle.clear()
-            append(self.path, self.lines.block(self.written, self.batch))
+            append_existing(self.path, self.lines.block(self.written, self.batch))
             self.written += self.batch
             time.sleep(self.interval)
 
@@ -106,7 +128,7 @@ class Writer(threading.Thread):
         self._running.set()
 
     def stop(self) -> int:
-        self._stop.set()
+        self._halt.set()
         self._running.set()
         self.join(10)
         return self.written
