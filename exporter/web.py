@@ -483,7 +483,3 @@ def make_server(listen_address: str, telemetry_path: str, registry: CollectorReg
         server.server_close()
         raise
     return server
-
-
-def scheme(server: ExporterServer) -> str:
-    return "https" if server.watcher.current()[1] is not None else "http"

@@ -180,3 +180,15 @@ def test_subcommands_are_dispatched() -> None:
     result = run_exporter(["explain", "--help"])
     assert result.returncode == 0 and result.stdout.startswith("usage:")
     assert run_exporter(["--version"]).stdout == "ndr-exporter 0.1.0\n"
+
+
+def test_port_in_use_exits_1_naming_the_address(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        result = run_exporter(["--web.listen-address", address])
+    assert result.returncode == 1
+    assert result.stderr == f"ndr-exporter: --web.listen-address {address}: cannot listen: Address already in use\n"
