@@ -108,7 +108,7 @@ def test_fixture_file_exact_counts_and_chunking():
 _PIECES = st.sampled_from([
     HEADER, outbound("Command", "RCPT", "TO:<a@b>"), outbound("Response", "-", "550+5.1.1+x"),
     inbound("RCPT", "+TO:<a@b>", 550), b"#Fields: date time\n", b"#Fields:\n", b" RCPT ", b" DATA",
-    b"OutboundConnectionResponse", b"+", b"-", b"\r\n", b"\n", b"\xff", b"\x00", b" ",
+    b"OutboundConnectionResponse", b"+", b"-", b"\r\n", b"\n", b"\r", b"\xff", b"\x00", b" ",
 ])
 
 

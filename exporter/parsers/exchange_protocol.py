@@ -16,13 +16,14 @@ counted (one event per recipient attempt; docs/formats-exchange.md).
 
 from __future__ import annotations
 
-import csv
 import re
 
 from exporter.events import StatusEvent
 from exporter.parsers.base import ChunkResult
 from exporter.parsers.smtp_dialogue import Dialogue, command_verb
-from exporter.parsers.w3c import field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply
+from exporter.parsers.w3c import (
+    csv_fields, field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply,
+)
 
 FIELDS = ("date-time,connector-id,session-id,sequence-number,local-endpoint,"
           "remote-endpoint,event,data,context").split(",")
@@ -72,8 +73,8 @@ class ExchangeProtocolParser:
             return [] if line.startswith("#") else None
         if line.count('"') % 2 or (not clean and has_bad_bytes(line)):
             return None
-        row = line.split(",") if '"' not in line else next(csv.reader((line,)), [])
-        if len(row) < layout.min_fields:
+        row = csv_fields(line)
+        if row is None or len(row) < layout.min_fields:
             return None
         event = row[layout.event]
         session = row[layout.session]

@@ -21,12 +21,13 @@ recipient-status when the two lists line up, else the whole status text.
 
 from __future__ import annotations
 
-import csv
 import re
 
 from exporter.events import BOUNCED, DEFERRED, DELIVERED, EXPIRED, StatusEvent
 from exporter.parsers.base import ChunkResult
-from exporter.parsers.w3c import field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply
+from exporter.parsers.w3c import (
+    csv_fields, field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply,
+)
 
 # Exchange 2013, 2016 and 2019 (version 15.x).
 FIELDS_2013 = (
@@ -102,8 +103,8 @@ class ExchangeTrackingParser:
         layout = self._layout
         if layout.event_id < 0 or line.count('"') % 2 or (not clean and has_bad_bytes(line)):
             return None  # no event-id column, a quote cut short by truncation, or not UTF-8
-        row = next(csv.reader((line,)), [])
-        if len(row) < layout.min_fields:
+        row = csv_fields(line)
+        if row is None or len(row) < layout.min_fields:
             return None
         event_id = row[layout.event_id]
         outcome = _OUTCOMES.get(event_id)

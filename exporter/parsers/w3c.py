@@ -74,6 +74,16 @@ def fields_directive(line: str) -> list[str] | None:
     return body.split()
 
 
+def csv_fields(line: str) -> list[str] | None:
+    """The fields of one CSV line, or None when the csv module cannot read it (a stray CR)."""
+    if '"' not in line:
+        return line.split(",")  # no quoting: the same fields the csv module would give
+    try:
+        return next(csv.reader((line,)), [])
+    except csv.Error:
+        return None
+
+
 def field_map(names: list[str]) -> dict[str, int]:
     """Column positions by lower-cased field name, from the names a `#Fields:` line lists."""
     columns: dict[str, int] = {}
