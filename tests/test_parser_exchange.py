@@ -112,6 +112,18 @@ def test_expired_and_deferred_and_dsn():
     assert (result.matched, result.ignored, result.unparsed) == (2, 1, 0)
 
 
+def test_two_deferred_recipients_each_with_a_last_error_block():
+    block = "[{{LRT=3/11/2024 8:57:44 AM}};{{LED={led}}};{{FQDN=mx.slow.example}};{{IP=192.0.2.77}}]"
+    line = tracking_line(FIELDS_2013, date_time="2024-03-11T09:02:44.318Z", source="SMTP",
+                         server_hostname="mx.slow.example", event_id="DEFER",
+                         recipient_address="lee@slow.example;kai@slow.example",
+                         recipient_status=block.format(led="451 4.4.0 DNS query failed") + ";"
+                         + block.format(led="452 4.2.2 Mailbox full"))
+    result = ExchangeTrackingParser().parse(line)
+    assert [(e.outcome, e.code, e.reply) for e in result.events] == [
+        (DEFERRED, "4.4.0", "451"), (DEFERRED, "4.2.2", "452")]
+
+
 def test_truncated_and_short_rows_are_unparsed():
     cut = FAIL_TWO[: FAIL_TWO.index(b"Recipient not found")] + b"\r\n"
     short = b"2024-03-13T10:07:00.000Z,10.20.1.30,HUB01,,HUB01,,,SMTP,DEFER,1189\r\n"

@@ -56,9 +56,10 @@ _OUTCOMES = {
 # An event id standing as a whole CSV field; only lines with one of these are read.
 _CANDIDATE = re.compile(r",(?:FAIL|DEFER|DELIVER|SENDEXTERNAL|SEND),")
 # Where one recipient's status ends and the next begins: a ";" before a reply code,
-# an enhanced code or a "[{LRT=...}" / "{...}" block. A ";" inside one status
-# ("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found") is followed by none of these.
-_NEXT_STATUS = re.compile(r";(?=\s*(?:[245][0-9]{2}(?![0-9])|[245]\.[0-9]|\[?\{))")
+# an enhanced code or a "[{LRT=...};{LED=...}]" block. A ";" inside one status
+# ("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", or between the {...} parts of
+# a block) is followed by none of these.
+_NEXT_STATUS = re.compile(r";(?=\s*(?:[245][0-9]{2}(?![0-9])|[245]\.[0-9]|\[\{))")
 
 
 class _Layout:
