@@ -130,7 +130,7 @@ class PrometheusServer:
             result = self.query(promql)
             if done(result):
                 return result
-            time.sleep(0.5)
+            time.sleep(0.25)
         raise TimeoutError(f"{promql}: last result {result}\nprometheus log:\n{self.log()}")
 
     def targets(self) -> list[dict[str, Any]]:
