@@ -4,9 +4,10 @@ Part of the parser stage. A chunk of complete lines goes in, a ChunkResult comes
 One mail log often holds several programs (Postfix, Dovecot, ...), so each line's program
 name picks the message parser:
 
-  1. one compiled bytes pattern (every message parser's PREFILTER, the generic one, and two
-     envelope markers) is searched over the whole chunk; the lines it does not hit are
-     counted ignored without any per-line Python work (DESIGN.md section 6);
+  1. every message parser's PREFILTER, the generic one and two envelope markers are searched
+     over the whole chunk (exporter/parsers/prefilter.py: the OR of them, taken apart so each
+     piece is searched at memory speed); the lines they do not hit are counted ignored
+     without any per-line Python work (DESIGN.md section 6);
   2. a hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that carry a
      status are ASCII, and one stray byte in a remote's reply text must not lose a bounce),
      its envelope split off (exporter/envelope.py), and its message handed to the parser that
@@ -22,7 +23,6 @@ counted ignored. The unfinished parts wait in the parser instance between chunks
 from __future__ import annotations
 
 import importlib
-import re
 import time
 from types import ModuleType
 from typing import Callable
@@ -31,6 +31,7 @@ from exporter import envelope
 from exporter.events import UNPARSED, MessageResult, StatusEvent
 from exporter.parsers import generic, postfix
 from exporter.parsers.base import ChunkResult
+from exporter.parsers.prefilter import CandidateFinder
 
 # The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
 # syslog names it claims), PREFILTER and parse_message(). A module that does not exist
@@ -40,7 +41,8 @@ MESSAGE_PARSERS: tuple[str, ...] = ("postfix", "exim", "sendmail", "qmail", "ope
 
 # A CRI partial line must be seen even when it holds no status text, and journald writes a
 # message that is not valid UTF-8 as a byte array, which no text pattern can see into.
-_CRI_PARTIAL = rb"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[^ \n]* (?:stdout|stderr) P"
+# (" stdout P" can also stand in other lines; envelope.split_cri decides.)
+_CRI_PARTIAL = rb" std(?:out|err) P"
 _JOURNALD_BYTES = rb'"MESSAGE":\['
 MAX_PARTIAL_CHARS = 1024 * 1024  # a CRI record longer than this is dropped and counted unparsed
 
@@ -69,16 +71,17 @@ def program_table(modules: list[ModuleType]) -> dict[str, ParseMessage]:
     return table
 
 
-def candidate_pattern(modules: list[ModuleType]) -> re.Pattern[bytes]:
-    """One pattern that hits every line any message parser (or the generic one) could use."""
+def candidate_finder(modules: list[ModuleType]) -> CandidateFinder:
+    """Finds every line any message parser (or the generic one) could use."""
     fragments = [module.PREFILTER for module in modules]
     fragments += [generic.PREFILTER, _CRI_PARTIAL, _JOURNALD_BYTES]
-    return re.compile(b"|".join(b"(?:" + fragment + b")" for fragment in fragments), re.MULTILINE)
+    return CandidateFinder(fragments)
 
 
 _MODULES = load_message_parsers()
 _PROGRAMS = program_table(_MODULES)
-_CANDIDATE = candidate_pattern(_MODULES)
+_CANDIDATES = candidate_finder(_MODULES)
+_CANDIDATE = _CANDIDATES.any  # the same test for one line at a time
 
 
 class _Partial:
@@ -116,6 +119,8 @@ class SyslogParser:
         events: list[StatusEvent] = []
         matched = unparsed = 0
         size = len(chunk)
+        starts = _CANDIDATES.line_starts(chunk)
+        next_start = 0
         pos = 0
         while pos < size:
             if self._partial:
@@ -125,11 +130,13 @@ class SyslogParser:
                     end = size
                 result = self._line(chunk[pos:end], clock, False)
             else:
-                found = _CANDIDATE.search(chunk, pos)
-                if found is None:
+                while next_start < len(starts) and starts[next_start] < pos:
+                    next_start += 1
+                if next_start == len(starts):
                     break
-                start = chunk.rfind(b"\n", 0, found.start()) + 1
-                end = chunk.find(b"\n", found.start())
+                start = starts[next_start]
+                next_start += 1
+                end = chunk.find(b"\n", start)
                 if end < 0:
                     end = size
                 result = self._line(chunk[start:end], clock, True)

@@ -1,0 +1,134 @@
+"""Finding candidate lines in a chunk fast: the first step of the syslog parser (DESIGN.md section 6).
+
+Part of the parser stage. Each message parser gives a PREFILTER, a bytes regex that every
+line it can use matches. Searching a chunk with one OR of all of them is slow in Python's
+regex engine: at every byte it tries every alternative. A pattern that begins with a fixed
+string, on the other hand, is searched at memory speed. So the OR is taken apart into its
+top-level alternatives (a leading group "(?:a|b)rest" becomes "arest" and "brest"), each is
+compiled on its own and searched over the whole chunk, and the starts of the lines they hit
+are merged. The result is the same set of lines the OR would hit.
+
+Writing a PREFILTER: start each alternative with a few fixed bytes ("status=", " rejected ");
+an alternative that starts with a class or an anchor still works, only slower.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def split_alternatives(pattern: bytes) -> list[bytes]:
+    """The top-level alternatives of a regex: b"a|(?:b|c)d|e" -> [b"a", b"(?:b|c)d", b"e"]."""
+    parts: list[bytes] = []
+    depth = 0
+    start = 0
+    index = 0
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index:index + 1]
+        if char == b"\\":
+            index += 2
+            continue
+        if in_class:
+            if char == b"]":
+                in_class = False
+        elif char == b"[":
+            in_class = True
+            if pattern[index + 1:index + 2] == b"^":
+                index += 1
+            if pattern[index + 1:index + 2] == b"]":
+                index += 1  # "[]...]": a leading "]" is a member, not the end
+        elif char == b"(":
+            depth += 1
+        elif char == b")":
+            depth -= 1
+        elif char == b"|" and depth == 0:
+            parts.append(pattern[start:index])
+            start = index + 1
+        index += 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def _closing_paren(pattern: bytes, open_at: int) -> int:
+    """Index of the ")" closing the group opened at open_at, or -1."""
+    depth = 0
+    index = open_at
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index:index + 1]
+        if char == b"\\":
+            index += 2
+            continue
+        if in_class:
+            if char == b"]":
+                in_class = False
+        elif char == b"[":
+            in_class = True
+            if pattern[index + 1:index + 2] == b"^":
+                index += 1
+            if pattern[index + 1:index + 2] == b"]":
+                index += 1
+        elif char == b"(":
+            depth += 1
+        elif char == b")":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
+
+
+def expand_leading_group(alternative: bytes, limit: int = 16) -> list[bytes]:
+    """b"(?:a|b)rest" -> [b"arest", b"brest"] so each starts with fixed bytes; else [alternative]."""
+    if not alternative.startswith(b"(?:"):
+        return [alternative]
+    close = _closing_paren(alternative, 0)
+    if close < 0:
+        return [alternative]
+    rest = alternative[close + 1:]
+    if rest[:1] in (b"?", b"*", b"+", b"{"):
+        return [alternative]  # the group is optional or repeated: cannot be taken apart
+    branches = split_alternatives(alternative[3:close])
+    expanded: list[bytes] = []
+    for branch in branches:
+        expanded.extend(expand_leading_group(branch + rest, limit))
+    return expanded if len(expanded) <= limit else [alternative]
+
+
+_SPECIAL = re.compile(rb"[\\.^$*+?{}\[\]()|]")
+
+
+def _covered(alternative: bytes, alternatives: list[bytes]) -> bool:
+    """True when a plain fixed string in alternatives starts alternative: it finds every line
+    alternative finds ("status=" covers "status=[245]\\."), so one search is enough."""
+    for other in alternatives:
+        if other != alternative and alternative.startswith(other) and _SPECIAL.search(other) is None:
+            return True
+    return False
+
+
+class CandidateFinder:
+    """Line starts of the lines that any of the fragments matches."""
+
+    def __init__(self, fragments: list[bytes]) -> None:
+        alternatives: list[bytes] = []
+        for fragment in fragments:
+            for alternative in split_alternatives(fragment):
+                for simple in expand_leading_group(alternative):
+                    if simple and simple not in alternatives:
+                        alternatives.append(simple)
+        alternatives = [alternative for alternative in alternatives if not _covered(alternative, alternatives)]
+        self.patterns = [re.compile(alternative, re.MULTILINE) for alternative in alternatives]
+        # For one short line at a time the OR is fine, and one call is cheaper than many.
+        self.any = re.compile(b"|".join(b"(?:" + fragment + b")" for fragment in fragments), re.MULTILINE)
+
+    def line_starts(self, chunk: bytes) -> list[int]:
+        """Sorted offsets of the starts of the lines of chunk that hold a candidate."""
+        starts: set[int] = set()
+        add = starts.add
+        rfind = chunk.rfind
+        for pattern in self.patterns:
+            for found in pattern.finditer(chunk):
+                add(rfind(b"\n", 0, found.start()) + 1)
+        return sorted(starts)

@@ -1,0 +1,61 @@
+"""exporter/parsers/prefilter.py: taking the OR apart finds exactly the lines the OR finds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.parsers import syslog
+from exporter.parsers.prefilter import CandidateFinder, expand_leading_group, split_alternatives
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_split_alternatives_respects_groups_classes_and_escapes():
+    assert split_alternatives(rb"a|(?:b|c)d|[|]x|\|y|e") == [rb"a", rb"(?:b|c)d", rb"[|]x", rb"\|y", rb"e"]
+    assert split_alternatives(rb"[]|]z|w") == [rb"[]|]z", rb"w"]
+    assert split_alternatives(rb"[^]|]z|w") == [rb"[^]|]z", rb"w"]
+    assert split_alternatives(rb"only") == [rb"only"]
+
+
+def test_expand_leading_group():
+    assert expand_leading_group(rb"(?:delivery|relay): (?:Ok|Loop) for ") == [
+        rb"delivery: (?:Ok|Loop) for ", rb"relay: (?:Ok|Loop) for "]
+    assert expand_leading_group(rb"(?:a|(?:b|c))x") == [rb"ax", rb"bx", rb"cx"]
+    assert expand_leading_group(rb"(?:ab)?x") == [rb"(?:ab)?x"]
+    assert expand_leading_group(rb"(?:a|b") == [rb"(?:a|b"]
+    assert expand_leading_group(rb"plain") == [rb"plain"]
+
+
+def test_a_fixed_string_covers_longer_alternatives():
+    finder = CandidateFinder([rb"status=", rb"status=[245]\.|dsn="])
+    assert [p.pattern for p in finder.patterns] == [rb"status=", rb"dsn="]
+
+
+def real_lines() -> list[bytes]:
+    lines: list[bytes] = []
+    for path in sorted((HERE / "testdata" / "parsers").glob("*/*.log")):
+        lines.extend(line for line in path.read_bytes().split(b"\n") if line)
+    return lines
+
+
+REAL = real_lines()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(REAL), st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" "))),
+                max_size=30))
+def test_same_lines_as_the_or_of_all_prefilters(lines: list[bytes]):
+    chunk = b"".join(line + b"\n" for line in lines)
+    finder = syslog._CANDIDATES
+    union = re.compile(finder.any.pattern, re.MULTILINE)
+    expected = []
+    offset = 0
+    for line in lines:
+        if union.search(line):
+            expected.append(offset)
+        offset += len(line) + 1
+    assert finder.line_starts(chunk) == expected
