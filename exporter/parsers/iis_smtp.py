@@ -29,7 +29,6 @@ FIELDS = ("date time c-ip cs-username s-sitename s-computername s-ip s-port cs-m
 
 _CANDIDATE = re.compile(r" (?:OutboundConnection|(?:MAIL|RCPT|DATA|BDAT|mail|rcpt|data|bdat)\b)")
 _TRANSACTION = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
-_REPLY = re.compile(r"[2-5][0-9][0-9](?![0-9])")
 
 
 class _Layout:
@@ -97,11 +96,10 @@ class IisSmtpParser:
                 self._dialogue.command(remote, verb)
             return []
         if user == "OutboundConnectionResponse":
-            answer = _field(row, layout.query).replace("+", " ").strip()
-            if remote is None or _REPLY.match(answer) is None:
+            reply, code = split_reply(_field(row, layout.query).replace("+", " "))
+            if remote is None or reply is None:
                 return []
-            reply, code = split_reply(answer)
-            decided = self._dialogue.reply(remote, reply or answer[:3])
+            decided = self._dialogue.reply(remote, reply)
             if decided is None:
                 return []
             outcome, count = decided

@@ -18,18 +18,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Callable
 
-from exporter.codes import find_code, is_valid_code
 from exporter.events import StatusEvent
 from exporter.parsers.base import ChunkResult
-
-# A reply and the enhanced code standing right after it: "550 5.1.1", "550-5.7.26",
-# "451 4.4.0". The code is validated with is_valid_code before it is used.
-_REPLY_AND_CODE = re.compile(
-    r"(?<![\w.])([245][0-9]{2})[ \-]+([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9]|\.[0-9])"
-)
-# A reply alone at the start of the text: "550 Requested action not taken", "421".
-_REPLY_AT_START = re.compile(r"\s*([2-5][0-9]{2})(?![0-9.])")
-
+from exporter.parsers.smtp_reply import code_at, reply_at
 
 def count_lines(chunk: bytes) -> int:
     """Lines in a chunk: each ends in a newline, and a final piece without one counts too."""
@@ -110,19 +101,23 @@ def iso_utc_seconds(text: str) -> float | None:
 
 @lru_cache(maxsize=4096)
 def split_reply(text: str) -> tuple[str | None, str | None]:
-    """(reply, code) from SMTP reply text; either may be None.
+    """(reply, code) from a logged SMTP reply or Exchange status; either may be None.
 
-    "550 5.1.1 User unknown" -> ("550", "5.1.1"); "550-5.7.26 ..." -> ("550", "5.7.26");
-    "[{LRT=};{LED=550 5.4.8 ...}]" -> ("550", "5.4.8"); "2.1.5Recipient OK" -> (None, "2.1.5");
-    "554 Transaction failed" -> ("554", None).
+    The reply is read where these logs put it (smtp_reply.reply_at): at the start, or
+    after "LED=" in Exchange's last-error block. "550 5.1.1 User unknown" -> ("550", "5.1.1");
+    "550-5.7.26 ..." -> ("550", "5.7.26"); "[{LRT=};{LED=550 5.4.8 ...}]" -> ("550", "5.4.8");
+    "2.1.5Recipient OK" -> (None, "2.1.5"); "354 Start mail input" -> ("354", None).
     """
-    pair = _REPLY_AND_CODE.search(text)
-    if pair is not None:
-        code = pair.group(2)
-        return pair.group(1), code if is_valid_code(code) else None
-    start = _REPLY_AT_START.match(text)
-    reply = start.group(1) if start is not None else None
-    return reply, find_code(text)
+    text = text.lstrip()
+    if text.startswith("[{"):
+        where = text.find("{LED=")
+        return reply_at(text, where + 5) if where != -1 else (None, None)
+    reply, code = reply_at(text)
+    if reply is not None:
+        return reply, code
+    if text[:1] == "3" and text[:3].isdigit() and text[3:4] in ("", " ", "-"):
+        return text[:3], None  # an intermediate reply (334, 354): no status of its own
+    return None, code_at(text)
 
 
 def segments(text: str) -> list[tuple[str | None, int, int]]:
