@@ -3,6 +3,7 @@ web config reloads, and refusal of a bad web config at start (exit 2, field name
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from pathlib import Path
@@ -169,3 +170,39 @@ def test_bad_web_config_exits_2_naming_the_field(tmp_path: Path, pki: dict[str, 
     assert result.stderr == f"ndr-exporter: web config {web}: {field_message}\n"
     check = run_exporter(["--source.path", str(log), "--web.config.file", str(web), "--config.check"])
     assert (check.returncode, check.stderr) == (2, result.stderr)
+
+
+def test_listens_on_ipv4_and_ipv6_for_a_bare_port(tmp_path: Path, exporter_factory: Factory) -> None:
+    import socket
+
+    from tests.helpers.exporter_process import free_port
+
+    port = free_port()
+    exp = exporter_factory(_base_args(tmp_path) + ["--web.listen-address", f":{port}"])
+    assert exp.get()[0] == 200
+    if socket.has_ipv6:
+        try:
+            status = http_get(f"http://[::1]:{port}/metrics")[0]
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+        assert status == 200
+
+
+def test_garbage_requests_do_not_stop_the_server(tmp_path: Path, exporter_factory: Factory) -> None:
+    import socket
+
+    exp = exporter_factory(_base_args(tmp_path))
+    replies = []
+    for payload in (b"\x16\x03\x01\x02\x00garbage\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
+                    b"BREW /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /metrics HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"):
+        with socket.create_connection(("127.0.0.1", exp.port), timeout=5) as s:
+            s.sendall(payload)
+            reply = b""
+            while b"Error code" not in reply and len(reply) < 4096:
+                more = s.recv(4096)
+                if not more:
+                    break
+                reply += more
+            replies.append(re.search(rb"Error code: (\d+)", reply).group(1))  # type: ignore[union-attr]
+    assert replies == [b"400", b"414", b"501", b"431"]
+    assert exp.get()[0] == 200 and exp.proc is not None and exp.proc.poll() is None
