@@ -540,34 +540,31 @@ class FileSource:
 
     def _restore_one(self, entry: dict[str, Any], current: dict[tuple[int, int], str],
                      emit: Emit, now: float) -> None:
-        ident = (int(entry["dev"]), int(entry["ino"]))
+        ident: tuple[int, int] | None = (int(entry["dev"]), int(entry["ino"]))
         offset, fp, fp_len = int(entry["offset"]), str(entry["fp"]), int(entry["fp_len"])
         skipping = bool(entry.get("skipping", False))
-        path = current.get(ident)
+        path = current.get(ident) if ident else None
         if path is not None:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             tail = Tail(path, fd, offset, self.config.max_line_bytes, skipping)
-            size = os.fstat(fd).st_size
-            head = tail.head(fp_len)
-            if size >= offset and (fp_len == 0 or fingerprint(head) == fp):
+            if os.fstat(fd).st_size >= offset and (fp_len == 0 or fingerprint(tail.head(fp_len)) == fp):
                 self.tails.append(tail)
                 log.info("%s: resuming %s at offset %d", self.name, path, offset)
                 return
-            # Same inode, other content: truncated (copytruncate) while we were down.
-            tail.pos, tail.fp, tail.fp_len = offset, fp, fp_len
-            self._truncated(tail, emit)
-            self.tails.append(tail)
-            return
-        # Not at the path any more: rotated while we were down. Finish it, then anything newer.
+            # Same inode, other content: truncated in place (copytruncate) while we were down, or
+            # a new file that got the inode number of the old one. Either way this file is read
+            # from 0 (by _scan) and the old content is looked for among the rotated copies.
+            tail.close()
+            ident = None
+        # Rotated while we were down: finish the old file from the offset, then anything newer.
         exclude = set(current) | {(t.dev, t.ino) for t in self.tails}
         rotated = find_rotated(str(entry["path"]), ident, fp, fp_len, exclude)
-        if rotated is None:
-            self.metrics.add_read_error(self.name)
-            log.warning("%s: the file checkpointed as %s (inode %d, offset %d) is gone; "
-                        "lines written to it after the checkpoint cannot be counted",
-                        self.name, entry["path"], ident[1], offset)
-            return
         self.metrics.add_rotation(self.name)
+        if rotated is None:
+            log.warning("%s: the file checkpointed as %s (inode %d, offset %d) was rotated or truncated "
+                        "and no rotated copy of it was found; lines written to it after the checkpoint "
+                        "cannot be counted", self.name, entry["path"], int(entry["ino"]), offset)
+            return
         log.info("%s: %s was rotated while stopped; finishing %s from offset %d",
                  self.name, entry["path"], rotated, offset)
         self._resume_rotated(rotated, offset, skipping, emit, now)
@@ -575,6 +572,7 @@ class FileSource:
             names = siblings(str(entry["path"]))
             newer = names[names.index(rotated) + 1:] if rotated in names else []
             for path in newer:
+                self.metrics.add_rotation(self.name)
                 log.info("%s: %s was written and rotated while stopped; reading it", self.name, path)
                 self._resume_rotated(path, 0, False, emit, now)
 
