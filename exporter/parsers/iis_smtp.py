@@ -45,6 +45,9 @@ class _Layout:
         # cs-uri-query (a log without them holds only inbound lines).
         self.min_fields = max(self.method, self.status) + 1
         self.usable = min(self.method, self.status) >= 0
+        # Split no further than the last column read; the rest stays in one piece.
+        self.max_split = max(self.date, self.time, self.client, self.user, self.method,
+                             self.query, self.status) + 1
 
 
 def _field(row: list[str], index: int) -> str:
@@ -81,7 +84,7 @@ class IisSmtpParser:
         layout = self._layout
         if not layout.usable or (not clean and has_bad_bytes(line)):
             return None
-        row = line.split()
+        row = line.split(None, layout.max_split)
         if len(row) < layout.min_fields:
             return None
         user = _field(row, layout.user)
