@@ -49,27 +49,35 @@ _FUTURE_SLACK = 2 * 86400  # a line may be this far ahead of "now" (clock skew) 
 class YearClock:
     """Turns RFC 3164 "Mmm dd HH:MM:SS" (no year, local zone) into Unix seconds.
 
-    Built once per chunk with the current time; caches the last few stamps it converted.
+    Built once per chunk with the current time; remembers the stamps it converted, since
+    the lines of a chunk share few distinct seconds.
     """
 
     def __init__(self, now: float) -> None:
         self.now = now
         self.year = time.localtime(now).tm_year
-        self._cache: dict[tuple[int, int, int, int, int], float | None] = {}
+        self._cache: dict[str, float | None] = {}
 
-    def stamp(self, month: int, day: int, hour: int, minute: int, second: int) -> float | None:
-        key = (month, day, hour, minute, second)
-        cached = self._cache.get(key, False)
+    def stamp(self, text: str) -> float | None:
+        """text is "Mmm dd HH:MM:SS" (day space- or zero-padded, or one digit)."""
+        cached = self._cache.get(text, False)
         if cached is not False:
             return cached  # type: ignore[return-value]
-        result = self._convert(month, day, hour, minute, second)
+        result = self._convert(text)
         if len(self._cache) > 4096:
             self._cache.clear()
-        self._cache[key] = result
+        self._cache[text] = result
         return result
 
-    def _convert(self, month: int, day: int, hour: int, minute: int, second: int) -> float | None:
-        if not (1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+    def _convert(self, text: str) -> float | None:
+        month = _MONTHS.get(text[:3])
+        day_text, _, clock_text = text[4:].lstrip(" ").partition(" ")
+        try:
+            day = int(day_text)
+            hour, minute, second = (int(part) for part in clock_text.split(":"))
+        except ValueError:
+            return None
+        if month is None or not (1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
             return None
         for year in (self.year, self.year - 1, self.year - 2, self.year - 3, self.year - 4):
             try:
@@ -87,7 +95,7 @@ class YearClock:
 # BSD priority tag ("<4.3>", "<auth.info>"), an optional host, and the tag "prog[pid]:" or "prog:".
 _TAG = r"(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>[0-9]+)\])?:(?: |$)"
 _RFC3164 = re.compile(
-    r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>[0-9]{1,2}) (?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})(?:\.[0-9]+)?"
+    r"(?P<stamp>[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?"
     r" (?:<[\w.]+> )?(?:(?P<host>[^\s\[\]]*[^\s\[\]:]) )?" + _TAG
 )
 # RFC 3339 stamp then host and tag (rsyslog RSYSLOG_FileFormat, syslog-ng ISO dates).
@@ -145,14 +153,9 @@ def split_inner(text: str, timestamp: float | None, clock: YearClock) -> Envelop
 
 def _split_3164(line: str, clock: YearClock) -> Envelope | None:
     match = _RFC3164.match(line)
-    if match is None:
+    if match is None or line[:3] not in _MONTHS:
         return None
-    month = _MONTHS.get(match.group("mon"))
-    if month is None:
-        return None
-    stamp = clock.stamp(month, int(match.group("day")), int(match.group("h")),
-                        int(match.group("m")), int(match.group("s")))
-    return Envelope(stamp, match.group("prog"), line[match.end():])
+    return Envelope(clock.stamp(match.group("stamp")), match.group("prog"), line[match.end():])
 
 
 def _split_iso(line: str, clock: YearClock) -> Envelope | None:
