@@ -28,7 +28,10 @@ from exporter.parsers.smtp_reply import reply_at
 
 MTA = "dovecot"
 PROGRAMS: tuple[str, ...] = ("dovecot", "dovecot-lda")
-PREFILTER = rb"saved mail to |stored mail into mailbox |: rejected: |(?:lmtp|lda)\([^)\n]*\)[^\n]*Error: "
+# "saved mail to", "stored mail into mailbox", " rejected: " (found by the plain " rejected"
+# shared with Exim) and any lmtp(...) / lda(...) line, for its errors. Few fixed strings keep
+# the syslog parser's search fast (exporter/parsers/prefilter.py).
+PREFILTER = rb"ed mail (?:in)?to | rejected|: l(?:mtp|da)\("
 
 _AGENT = re.compile(r"(?:dovecot: )?(?:lmtp|lda|deliver)\([^)]*\)(?:<[^>]*>)*: (Info: |Error: )?(?:sieve: )?")
 _MSGID = re.compile(r"msgid=(?:<[^>]*>|[^ :]*): ")

@@ -38,8 +38,9 @@ from exporter.parsers.smtp_reply import reply_at
 
 MTA = "opensmtpd"
 PROGRAMS: tuple[str, ...] = ("smtpd",)
-PREFILTER = (rb"m[dt]a delivery evpid=| smtp failed-command "
-             rb"|(?:delivery|relay): (?:Ok|TempFail|PermFail|Loop) for |smtp-in: Failed command ")
+# Every delivery line, in both layouts, carries "stat="; refusals say "failed-command"
+# (6.4+) or "Failed command" (older). Few fixed strings keep the search fast.
+PREFILTER = rb"stat=|ailed[ -]command "
 
 _OUTCOMES = {"Ok": DELIVERED, "TempFail": DEFERRED, "PermFail": BOUNCED, "Loop": BOUNCED}
 _NEW_DELIVERY = re.compile(r"[0-9a-f]{1,16} m[dt]a delivery evpid=([0-9a-f]{1,16}) ")
