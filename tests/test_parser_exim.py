@@ -195,3 +195,11 @@ def test_mainlog_parse_never_raises_and_counts_add_up(parts):
     result = EximMainlogParser().parse(chunk)
     assert result.matched + result.ignored + result.unparsed == result.lines
     assert result.matched <= len(result.events) or result.matched == 0
+
+
+def test_impossible_dates_count_the_event_without_a_time():
+    chunk = (b"0000-01-01 00:00:00 +0000 1tQxyA-000AbC-12 ** b@example.net: Unrouteable address\n"
+             b"2026-13-01 00:00:00 1tQxyA-000AbC-12 ** b@example.net: Unrouteable address\n")
+    result = EximMainlogParser().parse(chunk)
+    assert (result.matched, result.unparsed) == (2, 0)
+    assert [e.timestamp for e in result.events] == [None, None]

@@ -122,4 +122,7 @@ def _hour_start(line: re.Match[bytes]) -> float | None:
     offset = int(line.group(9)) * 3600 + int(line.group(10)) * 60
     if line.group(8) == b"-":
         offset = -offset
-    return float(calendar.timegm(fields) - offset)
+    try:
+        return float(calendar.timegm(fields) - offset)
+    except (OverflowError, ValueError):  # year 0 and the like
+        return None
