@@ -119,6 +119,9 @@ def test_exim_testsuite_0536_codes_as_exim_logged_them():
     assert rows[3] == ("rejected", "5.2.3", "599")
     assert rows[4] == ("rejected", "5.12.3", "599")
     assert rows[8] == ("rejected", None, "499")
+    # user30: "temporarily rejected RCPT <user30@test.ex>: No code" -> Exim sent its default 451
+    assert rows[17] == ("rejected", None, "451")
+    assert rows[0] == ("rejected", None, None)  # user1: permanent, no code logged
     assert rows.count(("bounced", "5.4.3", "590")) == 1
     assert sum(1 for row in rows if row[0] == "delivered") == 3
 

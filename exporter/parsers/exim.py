@@ -19,8 +19,10 @@ What counts, and as what:
   "*>"              not counted: Exim writes it when delivery was suppressed (-N), so no
                     attempt was made
   "rejected RCPT|MAIL|after DATA|EHLO|HELO|connection in|by local_scan()|by non-SMTP ACL"
-                    rejected, "temporarily rejected" too (its 4xx reply, when logged, tells
-                    the class)
+                    rejected, "temporarily rejected" too. Exim logs the reply only when the
+                    ACL's message starts with one; a "temporarily rejected" line without one
+                    gets reply 451, the reply Exim always sends then (and its class, 4, is
+                    certain: Exim refuses a configured code of another class)
 Not counted: "<=" arrivals, "Completed", authenticator failures (535 to a login attempt is
 about a password, not about a message), protocol and synchronisation errors, sender
 verification notes (the "rejected" line that follows them is counted).
@@ -63,12 +65,17 @@ _SYSLOG_PREFIX = re.compile(
 )
 _DELIVERY = re.compile(r"(" + MESSAGE_ID + r") (\*\*|==|=>|->|>>) ")
 _ARRIVAL_OR_ID = re.compile(r"(" + MESSAGE_ID + r") (<= )?")
+# How smtp_in.c (smtp_handle_acl_fail) and receive.c name the stage of a rejection.
 _REJECTED = re.compile(
-    r"(?<!\S)(?:temporarily )?rejected "
-    r"(RCPT|MAIL|after DATA|after MIME|after DKIM|after PRDR|EHLO or HELO|EHLO|HELO|"
-    r"connection in|by local_scan\(\)|by non-SMTP ACL|VRFY|EXPN|ETRN|AUTH|STARTTLS|BDAT|DATA)"
+    r"(?<!\S)(temporarily )?rejected "
+    r"(RCPT|MAIL|after DATA|during MIME ACL checks|EHLO or HELO|EHLO|HELO|connection in|"
+    r"by local_scan\(\)|by non-SMTP ACL|DATA|BDAT|DKIM|PRDR|VRFY|EXPN|ETRN|AUTH|STARTTLS|MAILAUTH)"
     r"(?= |:|$)"
 )
+# The reply Exim sends for every temporary ACL failure whose message sets no code of its own
+# (smtp_in.c: "rc == FAIL ? acl_wherecodes[where] : 451"); a code in the message must start
+# with 4 as well, so the class of a "temporarily rejected" line is always 4.
+_TEMPORARY_REPLY = "451"
 _HOST_FIELD = re.compile(
     r"(?<!\S)H=(?:([^\s()\[\]]+) )?(?:\([^)]*\) )?\[([0-9A-Fa-f:.]+)\]"
 )
@@ -144,7 +151,7 @@ def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | 
 def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | None,
                timestamp: float | None) -> MessageResult:
     after = rejected.end()
-    if rejected.group(1) in ("RCPT", "MAIL") and text.startswith(" <", after):
+    if rejected.group(2) in ("RCPT", "MAIL") and text.startswith(" <", after):
         close = text.find(">", after)
         if close >= 0:
             after = close + 1
@@ -152,6 +159,8 @@ def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | Non
     colon = text.find(": ", after)
     if colon >= 0:
         reply, code = reply_at(text, colon + 2)
+    if reply is None and rejected.group(1):
+        reply = _TEMPORARY_REPLY
     host = _HOST_FIELD.search(text, pos, rejected.start() + 1)
     remote = (host.group(1) or host.group(2)) if host is not None else None
     return [StatusEvent(MTA, REJECTED, code, reply, remote, timestamp, queue_id)]

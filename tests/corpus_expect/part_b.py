@@ -6,7 +6,8 @@ Read line by line with the rules in docs/formats-b.md:
 exim/0536, exim/0622 (Exim's test suite, mainlog format): every `rejected RCPT` / `rejected by
 non-SMTP ACL` line is rejected, with the reply and code only when the logged text starts with
 them (`599 5.12.3` is a valid code, `499 4.1234.343` is not, so that line has a reply and no
-code); `**` is bounced, `==` deferred, `=>` and `->` delivered (reply from `C="250 ..."`,
+code; a `temporarily rejected` line without a logged reply gets 451, the reply Exim
+sends then); `**` is bounced, `==` deferred, `=>` and `->` delivered (reply from `C="250 ..."`,
 no enhanced code in "250 OK id=..."). `<=`, `Completed`, daemon and connection notes: nothing.
 
 fail2ban/exim, fail2ban/exim-spam (mainlog format): only the `rejected RCPT`, `rejected
@@ -49,7 +50,7 @@ FILES = {
             15: [('exim', 'rejected', None, '590', None)],
             16: [('exim', 'rejected', '5.4.3', '590', None)],
             18: [('exim', 'rejected', None, '550', None)],
-            19: [('exim', 'rejected', None, None, None)],
+            19: [('exim', 'rejected', None, '451', None)],  # temporarily rejected, no code logged: Exim sent 451
             20: [('exim', 'rejected', None, '490', None)],
             21: [('exim', 'rejected', '4.4.3', '490', None)],
             23: [('exim', 'rejected', None, '451', None)],
