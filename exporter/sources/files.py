@@ -91,13 +91,13 @@ class DirWatcher:
         self._observer.stop()
         self._observer.join(5)
 
-    def ensure(self, directory: str, listener: Callable[[list[str]], None]) -> bool:
-        """Watch directory for listener (again, if it was replaced); False when it cannot be watched."""
+    def ensure(self, directory: str, listener: Callable[[list[str]], None]) -> None:
+        """Watch directory for listener (again, if it was replaced); OSError when it cannot be watched."""
         try:
             st = os.stat(directory)
         except OSError:
             self._drop(directory)
-            return False
+            raise
         ident = (st.st_dev, st.st_ino)
         with self._lock:
             listeners = self._listeners.setdefault(directory, [])
@@ -105,16 +105,11 @@ class DirWatcher:
                 listeners.append(listener)
             current = self._watches.get(directory)
             if current is not None and current[1] == ident:
-                return True
+                return
         self._drop(directory)
-        try:
-            watch = self._observer.schedule(_Handler(self, directory), directory, recursive=False)
-        except OSError as err:
-            log.warning("cannot watch directory %s: %s", directory, err)
-            return False
+        watch = self._observer.schedule(_Handler(self, directory), directory, recursive=False)
         with self._lock:
             self._watches[directory] = (watch, ident)
-        return True
 
     def _drop(self, directory: str) -> None:
         with self._lock:
@@ -288,6 +283,7 @@ class FileSource:
         self._retry_at: float | None = None
         self._backoff = Backoff()
         self._next_poll: float | None = None
+        self._counted_at = -1.0
         metrics.declare_source(self.name)
 
     # --- the Source protocol ---
@@ -296,7 +292,7 @@ class FileSource:
         timed = self._retry_at is not None and now >= self._retry_at
         if timed:
             self._retry_at = None
-        self._watch()
+        self._watch(now, timed)
         if self._restore is not None:
             self._restore_checkpoint(emit, now)
         self._scan(now, timed)
@@ -326,17 +322,24 @@ class FileSource:
         self.tails = []
 
     # --- watching ---
-    def _watch(self) -> None:
+    def _watch(self, now: float, timed: bool) -> None:
         if self.watcher is None:
             return
         directories = {os.path.dirname(self.pattern)}
         if not self.is_glob:
             directories.add(os.path.dirname(os.path.realpath(self.pattern)))  # a symlink's target
         for directory in directories:
-            if glob.has_magic(directory) or not self.watcher.ensure(directory, self._on_event):
-                # No events from there (missing directory, vanished mount): look again later.
+            if glob.has_magic(directory):
+                # No events for a wildcard directory: look again now and then.
                 if self._retry_at is None:
-                    self._retry_at = time.monotonic() + self._backoff.next_delay()
+                    self._retry_at = now + self._backoff.most
+                continue
+            try:
+                self.watcher.ensure(directory, self._on_event)
+            except OSError as err:   # a missing directory, a vanished mount: retry with backoff
+                self._problem(directory, err, now, timed)
+            else:
+                self._recovered(directory)
 
     def _on_event(self, paths: list[str]) -> None:
         """Called from watchdog's thread: only note it and wake the pipeline."""
@@ -361,19 +364,19 @@ class FileSource:
 
     def _scan(self, now: float, timed: bool) -> None:
         """Open files at the path (or matching the glob) that are not followed yet."""
-        if self.is_glob:
-            directory = os.path.dirname(self.pattern)
-            if not glob.has_magic(directory):
-                try:
-                    os.stat(directory)
-                except OSError as err:
-                    self._problem(directory, err, now, timed)
-            seen: set[int] = set()
+        directory = os.path.dirname(self.pattern)
+        if self.watcher is None and not glob.has_magic(directory):
+            try:   # with a watch, _watch() has checked the directory already
+                os.stat(directory)
+            except OSError as err:
+                self._problem(directory, err, now, timed)
+        seen: set[int] = set()
         for path in self._paths():
             try:
                 st = os.stat(path)
             except OSError as err:
-                if not self.is_glob and not any(t.gone_since is None for t in self.tails):
+                following = any(t.gone_since is None for t in self.tails)
+                if not self.is_glob and not following and directory not in self._errors:
                     self._problem(path, err, now, timed)
                 continue
             if not stat.S_ISREG(st.st_mode):
@@ -387,8 +390,7 @@ class FileSource:
                     continue
             tail.path = path
             tail.gone_since = None
-            if self.is_glob:
-                seen.add(id(tail))
+            seen.add(id(tail))
             self._recovered(path)
         if self.is_glob:
             for tail in self.tails:
@@ -592,15 +594,19 @@ class FileSource:
 
     # --- errors ---
     def _problem(self, path: str, err: BaseException, now: float, timed: bool) -> None:
-        """Log and count a failure to open or read (first time and on each timed retry); retry later."""
+        """Log and count a failure to open or read (when new, and on each timed retry); retry later."""
         text = getattr(err, "strerror", None) or str(err)
         first = self._errors.get(path) != text
         self._errors[path] = text
-        if first or timed or self._retry_at is None:
-            delay = self._backoff.next_delay()
-            self._retry_at = now + delay
+        if not (first or timed or self._retry_at is None):
+            return                      # an event-driven retry that failed the same way: stay quiet
+        if self._retry_at is None or self._retry_at <= now:
+            self._retry_at = now + self._backoff.next_delay()
+        if self._counted_at != now:     # one failed attempt counts once, however many paths it touched
+            self._counted_at = now
             self.metrics.add_read_error(self.name)
-            log.warning("%s: cannot read %s: %s; retrying in %.0f s", self.name, path, text, delay)
+        log.warning("%s: cannot read %s: %s; retrying in %.0f s",
+                    self.name, path, text, self._retry_at - now)
 
     def _recovered(self, path: str) -> None:
         if self._errors.pop(path, None) is not None:

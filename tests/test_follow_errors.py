@@ -1,0 +1,96 @@
+"""Read errors with the real exporter process: missing file, permission denied, vanished directory,
+unwritable checkpoint. Each is logged with the path and the error, counted in
+ndr_exporter_read_errors_total, retried, and recovers once fixed; the daemon keeps serving.
+
+Root ignores file permissions, so the permission tests run the exporter without the two
+capabilities that let it (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): it is then refused exactly
+like an unprivileged user. (It keeps uid 0 so that it can still load the Python packages
+installed under /root.)
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import tests.helpers.exporter_process as exporter_process
+from tests.helpers.follow import Lines, append, counter, follow_args, settle, status_total, wait_status
+
+NO_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+          "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+@pytest.fixture
+def without_dac_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop CAP_DAC_OVERRIDE")
+    monkeypatch.setattr(exporter_process, "EXPORTER_CMD", NO_DAC + exporter_process.EXPORTER_CMD)
+
+
+def test_missing_file_at_start_then_created(tmp_path: Path, exporter_factory) -> None:
+    log = tmp_path / "mail.log"
+    exp = exporter_factory(follow_args(log, tmp_path / "state.json"))
+    samples = exp.wait_for_metrics(lambda s: counter(s, "ndr_exporter_read_errors_total") >= 1)
+    assert status_total(samples) == 0
+    output = exp.output()
+    assert str(log) in output and "No such file or directory" in output
+    append(log, Lines().block(0, 6))        # a file that appears after the start is read from 0
+    wait_status(exp, 6)
+    assert status_total(settle(exp, 1.0)) == 6
+
+
+def test_permission_denied_then_fixed(tmp_path: Path, exporter_factory, without_dac_override) -> None:
+    log = tmp_path / "mail.log"
+    lines = Lines()
+    append(log, lines.block(0, 5))
+    log.chmod(0o000)
+    exp = exporter_factory(follow_args(log, tmp_path / "state.json", "--start-at", "beginning"))
+    samples = exp.wait_for_metrics(lambda s: counter(s, "ndr_exporter_read_errors_total") >= 1)
+    assert status_total(samples) == 0
+    output = exp.output()
+    assert str(log) in output and "Permission denied" in output
+    time.sleep(1.5)
+    log.chmod(0o644)
+    samples = wait_status(exp, 5)
+    append(log, lines.block(5, 2))
+    wait_status(exp, 7)
+    assert status_total(settle(exp, 1.0)) == 7
+
+
+def test_directory_vanishes_and_comes_back(tmp_path: Path, exporter_factory) -> None:
+    logs = tmp_path / "mnt"
+    logs.mkdir()
+    log = logs / "mail.log"
+    lines = Lines()
+    append(log, lines.block(0, 4))
+    exp = exporter_factory(follow_args(log, None, "--start-at", "beginning"))
+    wait_status(exp, 4)
+    shutil.rmtree(logs)                     # as an unmounted or lost network mount looks
+    time.sleep(1.0)
+    logs.mkdir()
+    append(log, lines.block(4, 3))
+    samples = wait_status(exp, 7, timeout=20)
+    assert counter(samples, "ndr_exporter_rotations_total") == 1
+    assert status_total(settle(exp, 1.0)) == 7
+
+
+def test_unwritable_checkpoint_is_logged_and_counting_goes_on(tmp_path: Path, exporter_factory,
+                                                              without_dac_override) -> None:
+    log = tmp_path / "mail.log"
+    lines = Lines()
+    append(log, lines.block(0, 3))
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    state_dir.chmod(0o500)
+    state = state_dir / "state.json"
+    exp = exporter_factory(follow_args(log, state, "--start-at", "beginning"))
+    wait_status(exp, 3)
+    append(log, lines.block(3, 2))
+    wait_status(exp, 5)
+    output = exp.output()
+    assert "ndr_exporter.checkpoint" in output and str(state) in output
+    assert not state.exists()
+    state_dir.chmod(0o700)
