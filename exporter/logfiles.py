@@ -1,22 +1,33 @@
-"""Reading whole log files once, for the one-shot commands (report, backfill) and the benchmark.
+"""Reading whole log files once, for the one-shot commands (report, backfill).
 
 Source stage for files that are read from start to end rather than followed: plain
 or gzip-compressed (by their magic bytes, not their name), read in large blocks and
 cut at the last newline, so the parsers get chunks of complete lines (DESIGN.md
 section 1). A line longer than the limit is skipped and counted, never buffered whole.
+
+parse_file() joins this to the parser stage and turns every way a file can fail to be
+read (missing, unreadable, a directory, a damaged or cut-off gzip stream) into one
+LogFileError that names the file: the commands report it and exit 1.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-from typing import BinaryIO, Iterator, NamedTuple
+import zlib
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from exporter.parsers import make_parser
-from exporter.parsers.base import Parser
+from exporter.parsers.base import ChunkResult, Parser
 
 MAX_LINE_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 64 * 1024
+
+# What reading a damaged file can raise besides OSError (gzip.BadGzipFile is an OSError).
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+Progress = Callable[[str, int, int], None]   # (path, bytes of the file on disk read so far, its size)
 
 
 class Chunk(NamedTuple):
@@ -25,14 +36,33 @@ class Chunk(NamedTuple):
     position: int     # bytes of the (uncompressed) file consumed so far
 
 
+class LogFileError(Exception):
+    """A log file that cannot be read to its end; str() names the file and the reason."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def open_log(path: str) -> BinaryIO:
     """Open a log file for reading, decompressing it when it is gzip."""
     raw = open(path, "rb")
-    if raw.read(2) == GZIP_MAGIC:
+    try:
+        magic = raw.read(2)
         raw.seek(0)
+    except OSError:
+        raw.close()   # a directory opens on some systems and fails on read
+        raise
+    if magic == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    raw.seek(0)
     return raw
+
+
+def disk_position(stream: BinaryIO) -> int:
+    """How far into the file on disk a stream from open_log has read (the compressed bytes for gzip)."""
+    raw = getattr(stream, "fileobj", None) or stream
+    return raw.tell()
 
 
 def read_chunks(stream: BinaryIO, max_line: int = MAX_LINE_BYTES,
@@ -87,7 +117,7 @@ def sniff_format(path: str) -> str:
     from exporter.parsers.detect import detect_format
 
     with open_log(path) as stream:
-        return detect_format(stream.read(64 * 1024))
+        return detect_format(stream.read(SNIFF_BYTES))
 
 
 def parser_for(path: str, fmt: str = "auto") -> Parser:
@@ -99,3 +129,32 @@ def file_size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+def parse_file(path: str, fmt: str = "auto", progress: Progress | None = None,
+               max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[Chunk, ChunkResult]]:
+    """Each chunk of a file with what its format's parser found in it.
+
+    Raises LogFileError (never OSError, EOFError or zlib.error) when the file cannot be
+    read to its end; the chunks before the failure have been yielded by then.
+    """
+    try:
+        parser = parser_for(path, fmt)
+        size = file_size(path)
+        with open_log(path) as stream:
+            for chunk in read_chunks(stream, max_line):
+                yield chunk, parser.parse(chunk.data)
+                if progress is not None:
+                    progress(path, disk_position(stream), size)
+    except _READ_ERRORS as err:
+        raise LogFileError(path, _reason(err)) from None
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, EOFError):
+        return "the gzip stream ends early (the file is cut off)"
+    if isinstance(err, gzip.BadGzipFile) or isinstance(err, zlib.error):
+        return f"damaged gzip data ({err})"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__

@@ -2,7 +2,11 @@
 
 Runs the same stages as the daemon once over whole files (logfiles -> parser ->
 classifier) and prints counts by outcome, class, subject, mta and provider, the top
-codes with their meanings, and an hourly breakdown — as a terminal table or JSON.
+codes with their meanings, and an hourly breakdown (UTC) — as a terminal table or JSON.
+
+Exit status: 0 when every file was read to its end; 1 when one could not be (missing,
+unreadable, a damaged or cut-off gzip file: nothing is printed on stdout, the error
+names the file); 2 for a bad flag.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Any, TextIO
 
 from exporter.classifier import Classification, classify, classify_without_code
 from exporter.events import OUTCOMES, StatusEvent
-from exporter.logfiles import file_size, open_log, parser_for, read_chunks
+from exporter.logfiles import LogFileError, file_size, parse_file
 from exporter.parsers import FORMATS
 from exporter.providers import provider_for_host
+
+PROGRESS_MIN_BYTES = 1024 * 1024   # smaller files are read before a bar would be seen
 
 
 def describe(event: StatusEvent) -> tuple[Classification, str]:
@@ -41,6 +47,7 @@ class Summary:
     by_provider: Counter = field(default_factory=Counter)
     codes: dict[tuple[str, str, str, str, str], Counter] = field(default_factory=dict)
     by_hour: dict[int, Counter] = field(default_factory=dict)
+    no_timestamp: int = 0   # events whose line had no time: in every count but by_hour
 
     def add(self, event: StatusEvent) -> None:
         c, provider = describe(event)
@@ -54,6 +61,8 @@ class Summary:
         if event.timestamp is not None:
             hour = int(event.timestamp // 3600) * 3600
             self.by_hour.setdefault(hour, Counter())[event.outcome] += 1
+        else:
+            self.no_timestamp += 1
 
     def to_json(self, top: int) -> dict[str, Any]:
         codes = sorted(self.codes.items(), key=lambda item: (-sum(item[1].values()), item[0][0]))
@@ -76,40 +85,61 @@ class Summary:
                  **{o: counts.get(o, 0) for o in OUTCOMES}}
                 for hour, counts in sorted(self.by_hour.items())
             ],
+            "events_without_time": self.no_timestamp,
         }
 
 
-def summarise(paths: list[str], fmt: str = "auto", progress: TextIO | None = None) -> Summary:
-    """Read every file once and add up what it holds."""
+def summarise(paths: list[str], fmt: str = "auto", progress: ProgressBar | None = None) -> Summary:
+    """Read every file once and add up what it holds; LogFileError when one cannot be read."""
     summary = Summary(files=list(paths))
-    for path in paths:
-        parser = parser_for(path, fmt)
-        size = file_size(path)
-        with open_log(path) as stream:
-            raw = getattr(stream, "fileobj", stream)  # the compressed file under a GzipFile
-            for chunk in read_chunks(stream):
+    try:
+        for path in paths:
+            for chunk, result in parse_file(path, fmt, progress.update if progress else None):
                 summary.lines["oversized"] += chunk.oversized
-                summary.lines["total"] += chunk.oversized
-                if chunk.data:
-                    result = parser.parse(chunk.data)
-                    summary.lines["total"] += result.lines
-                    summary.lines["matched"] += result.matched
-                    summary.lines["ignored"] += result.ignored
-                    summary.lines["unparsed"] += result.unparsed
-                    for event in result.events:
-                        summary.add(event)
-                if progress is not None and size:
-                    _draw_progress(progress, path, raw.tell(), size)
+                summary.lines["total"] += chunk.oversized + result.lines
+                summary.lines["matched"] += result.matched
+                summary.lines["ignored"] += result.ignored
+                summary.lines["unparsed"] += result.unparsed
+                for event in result.events:
+                    summary.add(event)
+            if progress is not None:
+                progress.file_done(path)
+    finally:
         if progress is not None:
-            progress.write("\n")
+            progress.clear()
     return summary
 
 
-def _draw_progress(out: TextIO, path: str, done: int, size: int) -> None:
-    width = 30
-    filled = min(width, width * done // size)
-    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // size:3d}% {path}")
-    out.flush()
+class ProgressBar:
+    """A one-line bar on a terminal: the share of all the files' bytes on disk read so far."""
+
+    WIDTH = 30
+
+    def __init__(self, out: TextIO, total: int) -> None:
+        self.out = out
+        self.total = max(1, total)
+        self.done_before = 0   # bytes of the files already read
+
+    def update(self, path: str, done: int, size: int) -> None:
+        share = min(1.0, (self.done_before + min(done, size)) / self.total)
+        filled = int(self.WIDTH * share)
+        self.out.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {int(100 * share):3d}% {path}\x1b[K")
+        self.out.flush()
+
+    def file_done(self, path: str) -> None:
+        self.done_before += file_size(path)
+
+    def clear(self) -> None:
+        self.out.write("\r\x1b[K")
+        self.out.flush()
+
+
+def progress_bar(paths: list[str], stdout: TextIO, stderr: TextIO) -> ProgressBar | None:
+    """A bar on stderr when stdout and stderr are both terminals and the files are large; else None."""
+    if not (stdout.isatty() and stderr.isatty()):
+        return None
+    total = sum(file_size(path) for path in paths)
+    return ProgressBar(stderr, total) if total >= PROGRESS_MIN_BYTES else None
 
 
 def render_text(data: dict[str, Any]) -> str:
@@ -138,23 +168,28 @@ def render_text(data: dict[str, Any]) -> str:
         out.append(f"  {'hour':<21}" + "".join(f"{o:>11}" for o in OUTCOMES))
         for row in data["by_hour"]:
             out.append(f"  {row['hour']:<21}" + "".join(f"{row[o]:>11}" for o in OUTCOMES))
+    if data["events_without_time"]:
+        out.append(f"  {'(no time in the line)':<21}{data['events_without_time']:>11} events")
     return "\n".join(out) + "\n"
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ndr-exporter report",
-                                     description="Summarise the status codes in mail log files (plain or .gz).")
+    parser = argparse.ArgumentParser(
+        prog="ndr-exporter report",
+        description="Summarise the status codes in mail log files (plain or gzip).",
+        epilog="Exit status: 0 done, 1 a file could not be read, 2 bad flags.")
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
                         help="log format (default: detected from each file's first lines)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--top", type=int, default=20, help="how many codes to list (default 20)")
     args = parser.parse_args(argv)
-    progress = sys.stderr if sys.stdout.isatty() and sys.stderr.isatty() else None
+    if args.top < 0:
+        parser.error(f"--top: must be 0 or more, not {args.top}")
     try:
-        summary = summarise(args.files, args.format, progress)
-    except OSError as err:
-        print(f"ndr-exporter report: cannot read {err.filename}: {err.strerror}", file=sys.stderr)
+        summary = summarise(args.files, args.format, progress_bar(args.files, sys.stdout, sys.stderr))
+    except LogFileError as err:
+        print(f"ndr-exporter report: cannot read {err}", file=sys.stderr)
         return 1
     data = summary.to_json(args.top)
     if args.json:
