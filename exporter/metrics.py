@@ -88,7 +88,8 @@ class Metrics:
         self._lock = threading.Lock()
 
     # --- counting (pipeline thread) ---
-    def add_event(self, source: str, event: StatusEvent) -> None:
+    def add_event(self, source: str, event: StatusEvent) -> tuple[str, ...]:
+        """Count one event; returns the label values (STATUS_LABELS order) it was counted under."""
         provider = provider_for_host(event.remote)
         if event.code is None:
             c = classify_without_code(event.reply, event.outcome)
@@ -107,6 +108,7 @@ class Metrics:
         status[key] = status.get(key, 0.0) + 1
         if event.timestamp is not None and event.timestamp > self.live.last_event.get(source, 0.0):
             self.live.last_event[source] = event.timestamp
+        return key
 
     def add_lines(self, source: str, matched: int, ignored: int, unparsed: int, oversized: int = 0) -> None:
         lines = self.live.lines
