@@ -1,0 +1,320 @@
+"""The Grafana dashboards and provisioning files in dashboards/ hold together.
+
+- the generated files are what dashboards/build.py writes now;
+- each dashboard: current schema, unique panel ids, no overlapping panels, only current panel
+  types, every panel and query on the `datasource` variable, the variables it promises;
+- every metric a dashboard (or a rule) names is in the exposition of the real exporter process
+  following a real log, or is defined by a recording rule, or is made by Prometheus (up, ALERTS);
+- the code table links to the drill-down, with the code;
+- the provisioning YAML parses, and the Grafana-managed alert rules are the Prometheus alerts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from tests.helpers.exporter_process import ExporterProcess
+
+REPO = Path(__file__).resolve().parents[1]
+DASHBOARDS = REPO / "dashboards"
+PROVISIONING = DASHBOARDS / "grafana" / "provisioning"
+CORPUS_POSTFIX = Path("/work/shared/eval/public-corpus/fail2ban/postfix")
+
+sys.path.insert(0, str(DASHBOARDS))
+import build  # noqa: E402  (dashboards/build.py)
+
+PANEL_TYPES = {"timeseries", "table", "heatmap", "stat", "bargauge", "row"}
+PROMETHEUS_MADE = {"up", "ALERTS", "ALERTS_FOR_STATE"}
+
+# Postfix delivery lines in the form postfix/smtp and postfix/qmgr write them: one each of
+# delivered, deferred, bounced and expired. The public corpus sample is all smtpd rejections.
+DELIVERY_LINES = """\
+Nov 29 05:40:01 mx1 postfix/smtp[2101]: 4F2A31C0001: to=<alice@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 OK  1700000000 a1si123 - gsmtp)
+Nov 29 05:40:02 mx1 postfix/smtp[2102]: 5B3C41C0002: to=<bob@outlook.com>, relay=none, delay=300, delays=0.1/0/300/0, dsn=4.4.1, status=deferred (connect to outlook-com.olc.protection.outlook.com[52.101.1.1]:25: Connection timed out)
+Nov 29 05:40:03 mx1 postfix/smtp[2103]: 6C4D51C0003: to=<carol@yahoo.com>, relay=mta7.am0.yahoodns.net[67.195.1.1]:25, delay=2, delays=0.1/0/1/0.9, dsn=5.1.1, status=bounced (host mta7.am0.yahoodns.net[67.195.1.1] said: 550 5.1.1 <carol@yahoo.com>: Recipient address rejected: User unknown (in reply to RCPT TO command))
+Nov 29 05:40:04 mx1 postfix/qmgr[900]: 8E6F71C0005: from=<sender@example.org>, status=expired, returned to sender
+"""
+
+
+def write_mail_log(path: Path) -> Path:
+    """A real-format mail log: the public corpus's Postfix lines (its comments dropped) plus DELIVERY_LINES."""
+    if not CORPUS_POSTFIX.is_file():
+        pytest.skip(f"public corpus not found at {CORPUS_POSTFIX}")
+    corpus = [line for line in CORPUS_POSTFIX.read_text(errors="replace").splitlines()
+              if line.strip() and not line.startswith("#")]
+    path.write_text("\n".join(corpus) + "\n" + DELIVERY_LINES)
+    return path
+
+
+# --- reading dashboards and PromQL ----------------------------------------------------------
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((DASHBOARDS / name).read_text())
+
+
+DASHBOARD_FILES = ["overview.json", "code-drilldown.json"]
+
+
+def all_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def dashboard_queries(dashboard: dict[str, Any]) -> list[str]:
+    """Every PromQL text in a dashboard: panel targets and variable queries."""
+    queries = [t["expr"] for p in all_panels(dashboard) for t in p.get("targets", [])]
+    for var in dashboard["templating"]["list"]:
+        if var["type"] == "query":
+            queries.append(var["query"]["query"] if isinstance(var["query"], dict) else var["query"])
+    return queries
+
+
+PROMQL_WORDS = {
+    "sum", "min", "max", "avg", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile",
+    "count_values", "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+    "bool", "offset", "inf", "nan",
+}
+
+
+def metric_names(promql: str) -> set[str]:
+    """The metric names a PromQL expression (or a label_values() variable query) selects."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', promql)          # string literals
+    text = re.sub(r"\{[^}]*\}", "{}", text)                      # label matchers
+    text = re.sub(r"\[[^\]]*\]", "[]", text)                     # range and subquery windows
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    text = re.sub(r"label_values\(([^,()]+),[^)]*\)", r"\1", text)  # label_values(metric{..}, label)
+    text = re.sub(r"\boffset\s+\w+", " ", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w$.])([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(?)", text):
+        word, call = match.group(1), match.group(2)
+        if call or word.lower() in PROMQL_WORDS:
+            continue
+        names.add(word)
+    return names
+
+
+def rule_files() -> list[Path]:
+    return sorted((DASHBOARDS / "rules").glob("*.yml"))
+
+
+def recorded_names() -> set[str]:
+    names = set()
+    for path in rule_files():
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {r["record"] for r in group["rules"] if "record" in r}
+    return names
+
+
+def prometheus_alerts() -> list[dict[str, Any]]:
+    doc = yaml.safe_load((DASHBOARDS / "rules" / "ndr-alerts.yml").read_text())
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+# --- the real exposition ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exposed_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """Sample names the real exporter exposes after following a real log from the beginning."""
+    log = write_mail_log(tmp_path_factory.mktemp("log") / "mail.log")
+    with ExporterProcess(["--source.path", str(log), "--start-at", "beginning"]) as exporter:
+        samples = exporter.wait_for_metrics(
+            lambda s: any(name == "ndr_exporter_last_event_timestamp_seconds" for name, _ in s)
+            and sum(v for (name, labels), v in s.items()
+                    if name == "ndr_status_codes_total") >= 4)
+    return {name for name, _ in samples}
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+def test_generated_files_are_up_to_date():
+    result = subprocess.run([sys.executable, str(DASHBOARDS / "build.py"), "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_metric_names_parser():
+    assert metric_names('sum by (code) (rate(ndr_status_codes_total{code=~"5.7.1"}[$__rate_interval] offset 1d))') \
+        == {"ndr_status_codes_total"}
+    assert metric_names('label_values(ndr_status_codes_total{job=~"$job"}, mta)') == {"ndr_status_codes_total"}
+    assert metric_names("time() - max by (source) (ndr_exporter_last_event_timestamp_seconds) > 1 or vector(0)") \
+        == {"ndr_exporter_last_event_timestamp_seconds"}
+    assert metric_names("up == 0 and on (job) code:ndr_status_codes:rate5m") == {"up", "code:ndr_status_codes:rate5m"}
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_dashboard_structure(name: str):
+    dash = load(name)
+    assert dash["schemaVersion"] >= 39
+    assert dash["uid"] in (build.OVERVIEW_UID, build.DRILLDOWN_UID)
+    panels = list(all_panels(dash))
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), f"duplicate panel ids in {name}"
+    assert {p["type"] for p in panels} <= PANEL_TYPES
+    for panel in panels:
+        assert panel.get("title"), panel["id"]
+        if panel["type"] != "row":
+            assert panel["targets"], panel["title"]
+            assert all(t["expr"].strip() and t["refId"] for t in panel["targets"]), panel["title"]
+            refs = [t["refId"] for t in panel["targets"]]
+            assert len(refs) == len(set(refs)), panel["title"]
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_no_overlapping_panels(name: str):
+    boxes = [(p["title"], p["gridPos"]) for p in load(name)["panels"]]
+    for title, g in boxes:
+        assert g["x"] >= 0 and g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, title
+    for i, (title_a, a) in enumerate(boxes):
+        for title_b, b in boxes[i + 1:]:
+            apart = (a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
+                     or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"])
+            assert apart, f"{name}: {title_a!r} overlaps {title_b!r}"
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_datasource_is_the_variable(name: str):
+    dash = load(name)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    wanted = {"type": "prometheus", "uid": "${datasource}"}
+    for panel in all_panels(dash):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == wanted, panel["title"]
+        for t in panel["targets"]:
+            assert t["datasource"] == wanted, panel["title"]
+    for var in dash["templating"]["list"]:
+        if var["type"] == "query":
+            assert var["datasource"] == wanted, var["name"]
+    assert "ndr-prometheus" not in json.dumps(dash), "a dashboard must not hard-code the data source"
+
+
+def test_variables():
+    overview = {v["name"]: v for v in load("overview.json")["templating"]["list"]}
+    assert {"datasource", "instance", "mta", "class", "code"} <= set(overview)
+    for name in ("instance", "mta", "class", "code"):
+        assert overview[name]["includeAll"] and overview[name]["multi"], name
+    drill = {v["name"]: v for v in load("code-drilldown.json")["templating"]["list"]}
+    assert {"datasource", "code"} <= set(drill)
+    assert drill["code"]["multi"] is False
+
+
+def test_code_table_links_to_the_drilldown():
+    overview = load("overview.json")
+    table = next(p for p in overview["panels"] if p["title"] == "Status codes by rate")
+    assert table["type"] == "table"
+    expr = table["targets"][0]["expr"]
+    assert expr.startswith("sort_desc(sum by (code, class, subject, meaning)")
+    assert table["options"]["sortBy"] == [{"displayName": "Rate /s", "desc": True}]
+    (override,) = [o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "code"]
+    (links,) = [p["value"] for p in override["properties"] if p["id"] == "links"]
+    url = links[0]["url"]
+    assert url.startswith(f"/d/{build.DRILLDOWN_UID}/")
+    assert "var-code=${__value.raw}" in url
+    assert load("code-drilldown.json")["uid"] == build.DRILLDOWN_UID
+    # the drill-down shows the alert state for the code
+    drill_exprs = dashboard_queries(load("code-drilldown.json"))
+    assert any('ALERTS{code="$code"}' in e for e in drill_exprs)
+
+
+def test_overview_has_the_promised_panels():
+    overview = load("overview.json")
+    exprs = "\n".join(dashboard_queries(overview))
+    titles = {p["title"] for p in overview["panels"]}
+    for title in ("Status rate per outcome", "Deferral and bounce ratios", "Status codes by rate",
+                  "Rate per subject", "Codes over time", "Rate per MTA and outcome",
+                  "Rate per provider and outcome", "Lines read per second", "Seconds since the last event"):
+        assert title in titles
+    assert "offset 1d" in exprs
+    assert {p["type"] for p in overview["panels"]} >= {"timeseries", "table", "heatmap", "stat", "bargauge"}
+    for outcome in ("delivered", "deferred", "bounced", "expired", "rejected"):
+        assert f'outcome="{outcome}"' in exprs
+    for result in ("unparsed", "oversized"):
+        assert result in exprs
+    assert "ndr_exporter_rotations_total" in exprs
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_every_dashboard_metric_is_exposed(name: str, exposed_names: set[str]):
+    known = exposed_names | recorded_names() | PROMETHEUS_MADE
+    for expr in dashboard_queries(load(name)):
+        names = metric_names(expr)
+        assert names, f"no metric found in {expr!r}"
+        assert names <= known, f"{names - known} in {expr!r} is not exposed by the exporter"
+
+
+def test_every_rule_metric_is_exposed(exposed_names: set[str]):
+    known = exposed_names | recorded_names() | PROMETHEUS_MADE
+    for path in rule_files():
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                names = metric_names(rule["expr"])
+                assert names and names <= known, f"{path.name} {rule.get('alert') or rule.get('record')}: {names - known}"
+
+
+def test_the_exposition_has_the_contract_metrics(exposed_names: set[str]):
+    for name in ("ndr_status_codes_total", "ndr_exporter_lines_total", "ndr_exporter_read_bytes_total",
+                 "ndr_exporter_rotations_total", "ndr_exporter_read_errors_total", "ndr_exporter_codes_folded_total",
+                 "ndr_exporter_last_event_timestamp_seconds", "ndr_exporter_build_info"):
+        assert name in exposed_names
+
+
+def test_provisioning_yaml():
+    ds = yaml.safe_load((PROVISIONING / "datasources" / "ndr-prometheus.yml").read_text())
+    assert ds["apiVersion"] == 1
+    (source,) = ds["datasources"]
+    assert source["type"] == "prometheus" and source["uid"] == build.DATASOURCE_UID
+    providers = yaml.safe_load((PROVISIONING / "dashboards" / "ndr-dashboards.yml").read_text())
+    assert providers["apiVersion"] == 1
+    (provider,) = providers["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"]
+    alerts = yaml.safe_load((PROVISIONING / "alerting" / "ndr-alerts.yml").read_text())
+    assert alerts["apiVersion"] == 1
+    for group in alerts["groups"]:
+        assert group["folder"] and group["name"] and group["interval"]
+        for rule in group["rules"]:
+            refs = {d["refId"] for d in rule["data"]}
+            assert rule["condition"] in refs
+            queries = [d for d in rule["data"] if d["datasourceUid"] != "__expr__"]
+            assert queries and all(d["datasourceUid"] == build.DATASOURCE_UID for d in queries)
+            for d in rule["data"]:
+                if d["datasourceUid"] == "__expr__":
+                    assert d["model"]["type"] in ("reduce", "math", "threshold")
+            assert len(rule["uid"]) <= 40
+
+
+def test_grafana_alerts_are_the_prometheus_alerts():
+    doc = yaml.safe_load((PROVISIONING / "alerting" / "ndr-alerts.yml").read_text())
+    grafana = {r["title"]: r for g in doc["groups"] for r in g["rules"]}
+    prometheus = {r["alert"]: r for r in prometheus_alerts()}
+    assert set(grafana) == set(prometheus)
+    assert len(prometheus) == 13
+    uids = [r["uid"] for r in grafana.values()]
+    assert len(uids) == len(set(uids))
+    for name, prom in prometheus.items():
+        graf = grafana[name]
+        (query,) = [d for d in graf["data"] if d["refId"] == "A"]
+        assert query["model"]["expr"] == prom["expr"].strip(), name
+        assert graf["for"] == prom["for"], name
+        assert graf["labels"] == prom["labels"], name
+        assert set(graf["annotations"]) == set(prom["annotations"]) | {"__dashboardUid__"}, name
+        assert graf["annotations"]["__dashboardUid__"] in (build.OVERVIEW_UID, build.DRILLDOWN_UID)
+        for text in graf["annotations"].values():
+            assert "$value " not in text and "$value}" not in text, name   # Grafana uses $values.B
+        assert graf["noDataState"] == "OK", name
+
+
+def test_grafana_template_translation():
+    assert build.grafana_template("{{ $value | humanize }} lines") == "{{ humanize $values.B.Value }} lines"
+    assert build.grafana_template("{{ $value | humanizePercentage }}") == "{{ humanizePercentage $values.B.Value }}"
+    assert build.grafana_template("{{ $labels.code }}") == "{{ $labels.code }}"
