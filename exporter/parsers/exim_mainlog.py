@@ -33,11 +33,13 @@ from exporter.parsers.base import ChunkResult
 # Found anywhere in the chunk: the marks every status line carries. Searching for them is
 # several times faster than anchoring a pattern at every line start.
 _MARK = re.compile(rb" (?:\*\*|==|=>|->|>>) | rejected ")
-# Matched at the start of a line that holds a mark: the date, zone and pid, then a message
-# id and a delivery flag, or the word "rejected" later on the line.
+# Matched at the start of a line that holds a mark: the date (group 1: all of it, zone
+# included; 2: up to the hour; 3, 4: minutes, seconds; 5: fraction; 6: zone), the pid, then
+# a message id and a delivery flag, or the word "rejected" later on the line. Group 7 is
+# empty and stands where the text after date and pid begins.
 _LINE = re.compile(
-    rb"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{3,6})?"
-    rb"(?: ([+-])([0-9]{2})([0-9]{2}))?(?: \[[0-9]+\])? ()"
+    rb"(([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{3,6})?(?: ([+-][0-9]{4}))?)"
+    rb"(?: \[[0-9]+\])? ()"
     rb"(?=" + exim.MESSAGE_ID.encode() + rb" (?:\*\*|==|=>|->|>>) |[^\n]*? rejected )"
 )
 _CACHE_LIMIT = 4096
@@ -49,7 +51,8 @@ class EximMainlogParser:
     format = "exim"
 
     def __init__(self) -> None:
-        self._stamps: dict[tuple, float | None] = {}
+        self._stamps: dict[bytes, float | None] = {}
+        self._hours: dict[tuple[bytes, bytes | None], float | None] = {}
 
     def parse(self, chunk: bytes) -> ChunkResult:
         lines = chunk.count(b"\n")
@@ -77,9 +80,8 @@ class EximMainlogParser:
                 unparsed += 1
                 continue
             try:
-                # Group 11 is empty and stands where the text after date and pid begins;
-                # date and pid are ASCII, so byte and character offsets agree.
-                result = exim.parse_body(text, line.start(11) - start, self._timestamp(line))
+                # Date and pid are ASCII, so byte and character offsets agree.
+                result = exim.parse_body(text, line.start(7) - start, self._timestamp(line))
             except Exception:  # noqa: BLE001 - bad input must never stop the daemon
                 result = UNPARSED
             if result is UNPARSED:
@@ -90,39 +92,45 @@ class EximMainlogParser:
         return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
 
     def _timestamp(self, line: re.Match[bytes]) -> float | None:
-        """Unix seconds of the line's date: the start of its hour (cached) plus minutes and seconds."""
-        zone = line.group(8)
-        key = (line.group(1, 2, 3, 4), line.group(8, 9, 10) if zone else None)
-        hour = self._stamps.get(key, False)
-        if hour is False:
-            hour = _hour_start(line)
+        """Unix seconds of the line's date, cached by its text; hours are cached as well."""
+        stamp = line.group(1)
+        seconds = self._stamps.get(stamp, False)
+        if seconds is False:
+            seconds = self._convert(line)
             if len(self._stamps) >= _CACHE_LIMIT:
                 self._stamps.clear()
-            self._stamps[key] = hour
+            self._stamps[stamp] = seconds
+        return seconds  # type: ignore[return-value]
+
+    def _convert(self, line: re.Match[bytes]) -> float | None:
+        key = (line.group(2), line.group(6))
+        hour = self._hours.get(key, False)
+        if hour is False:
+            hour = _hour_start(line)
+            if len(self._hours) >= _CACHE_LIMIT:
+                self._hours.clear()
+            self._hours[key] = hour
         if hour is None:
             return None
-        minute, second = int(line.group(5)), int(line.group(6))
+        minute, second = int(line.group(3)), int(line.group(4))
         if minute > 59 or second > 60:
             return None
-        stamp = hour + minute * 60 + second
-        return stamp + float(line.group(7)) if line.group(7) else float(stamp)
+        fraction = float(line.group(5)) if line.group(5) else 0.0
+        return hour + minute * 60 + second + fraction  # type: ignore[operator]
 
 
 def _hour_start(line: re.Match[bytes]) -> float | None:
     """Unix seconds at the start of the line's hour, in its zone or else in local time."""
-    year, month, day, hour = (int(value) for value in line.group(1, 2, 3, 4))
+    hour_text = line.group(2)
+    year, month, day, hour = int(hour_text[0:4]), int(hour_text[5:7]), int(hour_text[8:10]), int(hour_text[11:13])
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
         return None
     fields = (year, month, day, hour, 0, 0, 0, 0, -1)
-    if line.group(8) is None:
-        try:
-            return time.mktime(fields)
-        except (OverflowError, ValueError):
-            return None
-    offset = int(line.group(9)) * 3600 + int(line.group(10)) * 60
-    if line.group(8) == b"-":
-        offset = -offset
+    zone = line.group(6)
     try:
-        return float(calendar.timegm(fields) - offset)
+        if zone is None:
+            return time.mktime(fields)
+        offset = int(zone[1:3]) * 3600 + int(zone[3:5]) * 60
+        return float(calendar.timegm(fields) - (offset if zone[:1] == b"+" else -offset))
     except (OverflowError, ValueError):  # year 0 and the like
         return None
