@@ -54,3 +54,14 @@ def test_msgid_with_code_like_text_is_not_a_code():
 def test_never_raises(text):
     result = dovecot.parse_message("dovecot", text, None)
     assert result is None or result is UNPARSED or isinstance(result, list)
+
+
+def test_agent_as_program_name():
+    # Dovecot's own log file and Dovecot 1.x name the agent as the program; the deliver(...)
+    # line is the one quoted in a public Postfix log analyser's test data (see README there).
+    assert dovecot.parse_message("lmtp", "Info: msgid=<x@example.net>: saved mail to INBOX", 4.0) == [
+        StatusEvent("dovecot", "delivered", None, None, None, 4.0)]
+    assert dovecot.parse_message("deliver(macaco@monos.org)", "msgid=<319615.810035856-sendEmail@huginn>: "
+                                 "rejected: Quota exceeded (mailbox for user is full)", 4.0) == [
+        StatusEvent("dovecot", "rejected", None, None, None, 4.0)]
+    assert dovecot.parse_message("lmtp", "Info: Connect from local", 4.0) is None

@@ -27,13 +27,19 @@ from exporter.events import DELIVERED, REJECTED, UNPARSED, MessageResult, Status
 from exporter.parsers.smtp_reply import reply_at
 
 MTA = "dovecot"
-PROGRAMS: tuple[str, ...] = ("dovecot", "dovecot-lda")
+# "lmtp", "lda", "deliver": the agent itself as the program, as in Dovecot's own log file
+# ("lmtp(user)<pid><session>: Info: msgid=...") and Dovecot 1.x ("deliver(user): ..."),
+# once the dispatcher looks such a name up without its "(user)" part.
+PROGRAMS: tuple[str, ...] = ("dovecot", "dovecot-lda", "lmtp", "lda", "deliver")
 # "saved mail to", "stored mail into mailbox", " rejected: " (found by the plain " rejected"
 # shared with Exim) and any lmtp(...) / lda(...) line, for its errors. Few fixed strings keep
 # the syslog parser's search fast (exporter/parsers/prefilter.py).
 PREFILTER = rb"ed mail (?:in)?to | rejected|: l(?:mtp|da)\("
 
 _AGENT = re.compile(r"(?:dovecot: )?(?:lmtp|lda|deliver)\([^)]*\)(?:<[^>]*>)*: (Info: |Error: )?(?:sieve: )?")
+# The same, when the agent was the program name and the message starts after it.
+_AGENT_AS_PROGRAM = re.compile(r"(Info: |Error: )?(?:sieve: )?")
+_AGENT_NAMES = ("lmtp", "lda", "deliver")
 _MSGID = re.compile(r"msgid=(?:<[^>]*>|[^ :]*): ")
 _STORED = ("saved mail to ", "stored mail into mailbox ")
 _ERROR_REPLY = re.compile(r": ([45][0-9][0-9][ \-])")
@@ -42,15 +48,17 @@ _ERROR_REPLY = re.compile(r": ([45][0-9][0-9][ \-])")
 def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
     """One syslog message from Dovecot: events, None (not a status line) or UNPARSED."""
     try:
-        return _parse(message, timestamp)
+        return _parse(program, message, timestamp)
     except Exception:  # a safety net: no input may stop the pipeline
         return UNPARSED
 
 
-def _parse(message: str, timestamp: float | None) -> MessageResult:
+def _parse(program: str, message: str, timestamp: float | None) -> MessageResult:
     agent = _AGENT.match(message)
     if agent is None:
-        return None  # logins, authentication, IMAP/POP3 sessions: not about delivery
+        if program.split("(", 1)[0] not in _AGENT_NAMES:
+            return None  # logins, authentication, IMAP/POP3 sessions: not about delivery
+        agent = _AGENT_AS_PROGRAM.match(message)
     pos = agent.end()
     if agent.group(1) == "Error: ":
         found = _ERROR_REPLY.search(message, pos)
