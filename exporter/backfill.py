@@ -1,113 +1,203 @@
 """`ndr-exporter backfill FILE… --output DIR`: past logs as OpenMetrics with their own timestamps.
 
 The same stages as the daemon (logfiles -> parser -> classifier -> metrics), run once
-over old files; instead of serving the counters, it writes their value at the end of
-every step (default one minute) from the first event to the last, so that
-`promtool tsdb create-blocks-from openmetrics` turns months of logs into Prometheus
-blocks and rate() over the imported history gives what the live exporter would have.
-Only ndr_status_codes_total is written: the other series describe the exporter's
-own work, which a backfill does not repeat.
+over old files. Instead of serving the counters, it writes the value every series had
+at the end of each step (default one minute), from one step before the first event to
+the last, so that `promtool tsdb create-blocks-from openmetrics` turns months of logs
+into Prometheus blocks and rate()/increase() over the imported history give what the
+live exporter would have shown. Each series starts with a 0 one step before its first
+event, so that increase() over the whole history counts every event.
+
+Events are filed under the step of their own timestamp, so the files may be given in
+any order (`mail.log*` as the shell sorts it) and lines a little out of order are fine.
+Only the steps that saw events are held in memory; the dense output is written at the end.
+
+Events at or after --until are left out (default: three hours before now). Prometheus
+documents that the newest ~3 hours belong to the running server's head block and must not
+be backfilled; the live exporter counts that period. A syslog line has no year: the parser
+takes the latest year that does not put it in the future, so no event is later than now.
+
+Only ndr_status_codes_total is written: the other series describe the exporter's own work,
+which a backfill does not repeat. Exit status: 0 written, 1 a file could not be read or
+written, 2 bad flags (including output larger than --max-samples).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import time
+from datetime import datetime
 from typing import TextIO
 
 from exporter.events import StatusEvent
-from exporter.logfiles import open_log, parser_for, read_chunks
+from exporter.logfiles import LogFileError, parse_file
 from exporter.metrics import STATUS_LABELS, Metrics
 from exporter.parsers import FORMATS
 
 OUTPUT_NAME = "ndr-backfill.om"
 FAMILY = "ndr_status_codes"
+HEAD_WINDOW = 3 * 3600          # the newest data a running Prometheus keeps in its head block
+DEFAULT_MAX_SAMPLES = 20_000_000
+
+Key = tuple[str, ...]
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-class OpenMetricsWriter:
-    """Writes the counters' values once per step, in time order."""
+class History:
+    """How much each series grew in each step, for the steps that saw events."""
 
-    def __init__(self, out: TextIO, metrics: Metrics, step: int) -> None:
-        self.out = out
+    def __init__(self, metrics: Metrics, step: int, until: float) -> None:
         self.metrics = metrics
         self.step = step
-        self.step_end: int | None = None   # the timestamp of the sample being built
-        self.samples = 0
-        self.late_events = 0               # older than the step being built: counted into it
-        self.out.write(f"# HELP {FAMILY} SMTP status codes found in mail logs, by code and its meaning.\n")
-        self.out.write(f"# TYPE {FAMILY} counter\n")
+        self.until = until
+        self.steps: dict[int, dict[Key, int]] = {}
+        self.first_step: dict[Key, int] = {}
+        self.events = 0
+        self.no_timestamp = 0
+        self.too_new = 0
 
     def add(self, event: StatusEvent) -> None:
-        assert event.timestamp is not None
-        end = (int(event.timestamp) // self.step + 1) * self.step
-        if self.step_end is None:
-            self.step_end = end
-        elif end > self.step_end:
-            while self.step_end < end:
-                self._write_step()
-                self.step_end += self.step
-        elif end < self.step_end:
-            self.late_events += 1
-        self.metrics.add_event("backfill", event)
+        if event.timestamp is None:
+            self.no_timestamp += 1
+            return
+        if event.timestamp >= self.until:
+            self.too_new += 1
+            return
+        # The sample at time T holds every event up to and including T.
+        end = math.ceil(event.timestamp / self.step) * self.step
+        key = self.metrics.add_event("backfill", event)
+        grown = self.steps.setdefault(end, {})
+        grown[key] = grown.get(key, 0) + 1
+        if end < self.first_step.get(key, end + 1):
+            self.first_step[key] = end
+        self.events += 1
 
-    def _write_step(self) -> None:
-        for key, value in self.metrics.live.status.items():
-            labels = ",".join(f'{name}="{_escape(v)}"' for name, v in zip(STATUS_LABELS, key))
-            self.out.write(f"{FAMILY}_total{{{labels}}} {value:g} {self.step_end}\n")
-            self.samples += 1
+    def span(self) -> tuple[int, int] | None:
+        """The times of the first sample (the zeros) and of the last, or None with no events."""
+        if not self.steps:
+            return None
+        return min(self.steps) - self.step, max(self.steps)
 
-    def close(self) -> None:
-        if self.step_end is not None:
-            self._write_step()
-        self.out.write("# EOF\n")
+    def sample_count(self) -> int:
+        span = self.span()
+        if span is None:
+            return 0
+        last = span[1]
+        return sum((last - (first - self.step)) // self.step + 1 for first in self.first_step.values())
+
+    def write(self, out: TextIO) -> None:
+        """The OpenMetrics text: every series at every step from its zero to the last step."""
+        out.write(f"# HELP {FAMILY} SMTP status codes found in mail logs, by code and its meaning.\n")
+        out.write(f"# TYPE {FAMILY} counter\n")
+        span = self.span()
+        if span is not None:
+            values: dict[Key, int] = {}
+            labels: dict[Key, str] = {}
+            order: list[Key] = []
+            for t in range(span[0], span[1] + 1, self.step):
+                for key, n in self.steps.get(t, {}).items():
+                    values[key] += n
+                born = [key for key in self.steps.get(t + self.step, {}) if key not in values]
+                for key in born:   # first counted in the next step: 0 now
+                    values[key] = 0
+                    labels[key] = ",".join(f'{name}="{_escape(v)}"' for name, v in zip(STATUS_LABELS, key))
+                if born:
+                    order = sorted(values)
+                out.write("".join(f"{FAMILY}_total{{{labels[key]}}} {values[key]} {t}\n" for key in order))
+        out.write("# EOF\n")
+
+
+def parse_until(text: str, now: float) -> float:
+    """--until: "now", Unix seconds, or an RFC 3339 time with its zone; ValueError otherwise."""
+    if text == "now":
+        return now
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    stamp = datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        raise ValueError("give the time zone (Z or +hh:mm)")
+    return stamp.timestamp()
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="ndr-exporter backfill",
-        description="Write OpenMetrics with the logs' own timestamps for promtool tsdb create-blocks-from openmetrics.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="log files in time order, plain or .gz")
+        description="Write OpenMetrics with the logs' own timestamps for promtool tsdb create-blocks-from openmetrics.",
+        epilog="Exit status: 0 written, 1 a file could not be read or written, 2 bad flags.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="log files, plain or gzip, in any order")
     parser.add_argument("--output", required=True, metavar="DIR", help=f"directory to write {OUTPUT_NAME} into")
     parser.add_argument("--format", default="auto", choices=("auto",) + FORMATS)
     parser.add_argument("--step", type=int, default=60, help="seconds between samples (default 60)")
-    parser.add_argument("--metrics.code-cap", dest="code_cap", type=int, default=500)
+    parser.add_argument("--until", default=None, metavar="TIME",
+                        help="leave out events at or after TIME: now, Unix seconds or RFC 3339 "
+                             "(default: 3 hours ago, the running Prometheus's head block)")
+    parser.add_argument("--max-samples", dest="max_samples", type=int, default=DEFAULT_MAX_SAMPLES,
+                        help=f"refuse to write more samples than this (default {DEFAULT_MAX_SAMPLES:,}); "
+                             "samples = series x steps")
+    parser.add_argument("--metrics.code-cap", dest="code_cap", type=int, default=500,
+                        help="distinct code values before the rest fold into code=\"overflow\" (default 500)")
     args = parser.parse_args(argv)
     if args.step < 1:
-        parser.error("--step: must be at least 1 second")
-
-    os.makedirs(args.output, exist_ok=True)
-    path = os.path.join(args.output, OUTPUT_NAME)
-    metrics = Metrics(code_cap=args.code_cap)
-    no_timestamp = 0
+        parser.error(f"--step: must be at least 1 second, not {args.step}")
+    if args.code_cap < 1:
+        parser.error(f"--metrics.code-cap: must be at least 1, not {args.code_cap}")
+    now = time.time()
     try:
-        with open(path, "w", encoding="utf-8") as out:
-            writer = OpenMetricsWriter(out, metrics, args.step)
-            for log in args.files:
-                log_parser = parser_for(log, args.format)
-                with open_log(log) as stream:
-                    for chunk in read_chunks(stream):
-                        for event in log_parser.parse(chunk.data).events:
-                            if event.timestamp is None:
-                                no_timestamp += 1
-                            else:
-                                writer.add(event)
-            writer.close()
-    except OSError as err:
-        print(f"ndr-exporter backfill: {err.filename}: {err.strerror}", file=sys.stderr)
+        until = now - HEAD_WINDOW if args.until is None else parse_until(args.until, now)
+    except ValueError as err:
+        parser.error(f"--until: cannot read {args.until!r}: {err}")
+
+    history = History(Metrics(code_cap=args.code_cap), args.step, until)
+    try:
+        for log in args.files:
+            for _chunk, result in parse_file(log, args.format):
+                for event in result.events:
+                    history.add(event)
+    except LogFileError as err:
+        print(f"ndr-exporter backfill: cannot read {err}", file=sys.stderr)
         return 1
-    events = int(sum(metrics.live.status.values()))
-    print(f"wrote {writer.samples} samples of {len(metrics.live.status)} series from {events} events to {path}",
-          file=sys.stderr)
-    if no_timestamp:
-        print(f"skipped {no_timestamp} events whose line had no timestamp", file=sys.stderr)
-    if writer.late_events:
-        print(f"{writer.late_events} events were older than the step being written and were counted in it",
-              file=sys.stderr)
-    print(f"import with: promtool tsdb create-blocks-from openmetrics {path} /var/lib/prometheus/metrics2",
-          file=sys.stderr)
+
+    samples = history.sample_count()
+    if samples > args.max_samples:
+        span = history.span() or (0, 0)
+        parser.error(f"--max-samples: the output would hold {samples:,} samples ({len(history.first_step)} "
+                     f"series over {(span[1] - span[0]) // 3600:,} hours at a {args.step} s step), more than "
+                     f"{args.max_samples:,}; raise --max-samples or --step, or give fewer files")
+    path = os.path.join(args.output, OUTPUT_NAME)
+    try:
+        os.makedirs(args.output, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as out:
+            history.write(out)
+    except OSError as err:
+        print(f"ndr-exporter backfill: cannot write {path}: {err.strerror}", file=sys.stderr)
+        return 1
+    _summary(history, samples, path, until)
     return 0
+
+
+def _summary(history: History, samples: int, path: str, until: float) -> None:
+    say = sys.stderr.write
+    span = history.span()
+    if span is None:
+        say(f"no status events with a time before {_utc(until)}: {path} holds no samples, nothing to import\n")
+    else:
+        say(f"wrote {samples} samples of {len(history.first_step)} series from {history.events} events, "
+            f"{_utc(span[0])} to {_utc(span[1])}, to {path}\n")
+    if history.too_new:
+        say(f"left out {history.too_new} events at or after {_utc(until)} (--until; the live exporter counts them)\n")
+    if history.no_timestamp:
+        say(f"left out {history.no_timestamp} events whose line had no time\n")
+    if span is not None:
+        say(f"import with: promtool tsdb create-blocks-from openmetrics {path} /var/lib/prometheus/metrics2\n")
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
