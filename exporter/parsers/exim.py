@@ -13,7 +13,8 @@ stamp. The message is what Exim writes to its mainlog after the date:
 What counts, and as what:
   "**"              bounced; "expired" when Exim gave up because the retry time ran out
                     ("retry timeout exceeded")
-  "=="              deferred (every logged deferral, "retry time not reached" included)
+  "=="              deferred; not counted when the text is "retry time not reached": Exim
+                    writes that on every queue run while it waits, without an attempt
   "=>" "->" ">>"    delivered (first address, further addresses of the same delivery,
                     cutthrough delivery)
   "*>"              not counted: Exim writes it when delivery was suppressed (-N), so no
@@ -86,6 +87,7 @@ _SMTP_ERROR = re.compile(
 )
 # The first ": " that is not inside a quoted field value (DN="...", C="...").
 _MESSAGE_START = re.compile(r'(?:[^":]|"[^"]*"|:(?! ))*: ')
+_NOT_ATTEMPTED = "retry time not reached"
 _EXPIRY_WORDS = ("retry timeout exceeded", "retry time not reached for any host after a long failure")
 _OUTCOMES = {"**": BOUNCED, "==": DEFERRED, "=>": DELIVERED, "->": DELIVERED, ">>": DELIVERED}
 
@@ -138,6 +140,8 @@ def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | 
         else:
             start = _MESSAGE_START.match(text, pos)
             if start is not None:
+                if outcome == DEFERRED and text.startswith(_NOT_ATTEMPTED, start.end()):
+                    return None  # a queue run that waited: no attempt was made
                 reply, code = reply_at(text, start.end())
                 fields_end = start.end()
         if outcome == BOUNCED and any(word in text for word in _EXPIRY_WORDS):
