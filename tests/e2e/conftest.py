@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e import postfix, postfix_scenario
+from tests.e2e import exim, exim_scenario, postfix, postfix_scenario
 from tests.e2e.following import follow
 from tests.e2e.responder import Responder
 from tests.e2e.scenario import Case
@@ -81,5 +81,24 @@ def postfix_run(responders: tuple[Responder, Responder]) -> Iterator[MtaRun]:
         finally:
             server.stop()
         yield MtaRun(server.maillog, postfix_scenario.CASES, exporter, error)
+    finally:
+        _cleanup(root, exporter)
+
+
+@pytest.fixture(scope="module")
+def exim_run(responders: tuple[Responder, Responder]) -> Iterator[MtaRun]:
+    if not exim.available():
+        pytest.skip(f"exim4 is not unpacked at {exim.EXIM} or we are not root (run tools/setup.sh as root)")
+    main, drop = responders
+    root = _work_dir("ndr-e2e-exim-")
+    exporter = None
+    try:
+        server = exim_scenario.start(root, main.port, drop.port, free_port(), free_port())
+        try:
+            exporter, error = _start_exporter(server.mainlog, "exim")
+            exim_scenario.run(server)
+        finally:
+            server.stop()
+        yield MtaRun(server.mainlog, exim_scenario.CASES, exporter, error)
     finally:
         _cleanup(root, exporter)

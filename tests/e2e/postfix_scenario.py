@@ -11,17 +11,17 @@ deferred queue until they are older than that; then `postqueue -f` has each trie
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tests.e2e.postfix import HOSTNAME, PostfixServer, wait_settled
-from tests.e2e.scenario import BOUNCED, DEFERRED, DELIVERED, EXPIRED, REJECTED, Case
-from tests.e2e.util import smtp_send, wait_until
+from tests.e2e.scenario import (
+    BOUNCED, DEFERRED, DELIVERED, DROP_DOMAIN, EXPIRED, REFUSED_DOMAIN, REJECTED, REMOTE_DOMAIN, SENDER,
+    Case, send_case,
+)
+from tests.e2e.util import wait_until
 
-REMOTE_DOMAIN = "resp.test"      # routed to the SMTP responder
-DROP_DOMAIN = "drop.test"        # routed to a second responder, so its 421 touches no other case
-REFUSED_DOMAIN = "refused.test"  # routed to a loopback port where nothing listens
 QUEUE_LIFETIME = 6               # seconds; see the module docstring
 
-SENDER = f"sender@{HOSTNAME}"
 NOTICE = ("2.0.0", DELIVERED)  # the bounce notice, delivered to the sender's mailbox file
 # qmgr's "status=expired, returned to sender" logs no code; the project counts it as 4.4.7,
 # the registered code for a message that stayed queued too long (exporter/parsers/postfix.py).
@@ -80,11 +80,7 @@ def run(server: PostfixServer) -> None:
     """Offer every case's message, wait for each to settle, then make the deferred ones expire."""
     last_deferral = time.monotonic()
     for index, case in enumerate(CASES):
-        code, text = smtp_send(server.smtpd_port, SENDER, case.recipient, f"c{index:02d}",
-                               source_address=case.source_address, size_option=case.size_option)
-        wanted = case.refused_with or 250
-        if code != wanted:
-            raise AssertionError(f"{case.name}: postfix replied {code} {text}, expected {wanted}")
+        send_case(server.smtpd_port, SENDER, index, case)
         if case.expires:
             last_deferral = time.monotonic()
         wait_settled(server)
@@ -99,7 +95,7 @@ def run(server: PostfixServer) -> None:
     wait_settled(server)
 
 
-def start(server_root, responder_port: int, drop_port: int, closed_port: int, smtpd_port: int) -> PostfixServer:
+def start(server_root: Path, responder_port: int, drop_port: int, closed_port: int, smtpd_port: int) -> PostfixServer:
     """A started PostfixServer with this scenario's routes and queue lifetime."""
     routes = {REMOTE_DOMAIN: responder_port, DROP_DOMAIN: drop_port, REFUSED_DOMAIN: closed_port}
     return PostfixServer(server_root, smtpd_port, routes, queue_lifetime=f"{QUEUE_LIFETIME}s").start()

@@ -13,9 +13,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from tests.e2e.util import smtp_send
+
 # Outcomes, as the exporter names them (exporter/events.py).
 DELIVERED, DEFERRED, BOUNCED, EXPIRED, REJECTED = "delivered", "deferred", "bounced", "expired", "rejected"
 NONE = "none"  # the code label of an event without an enhanced status code
+
+# Where mail goes. Both MTAs call themselves mx.e2e.test and route these domains to loopback ports.
+LOCAL_DOMAIN = "mx.e2e.test"
+REMOTE_DOMAIN = "resp.test"      # the SMTP responder
+DROP_DOMAIN = "drop.test"        # a second responder, so its 421 touches no other case
+REFUSED_DOMAIN = "refused.test"  # a loopback port where nothing listens
+SENDER = f"sender@{LOCAL_DOMAIN}"  # a local mailbox, so bounce notices are delivered and logged
 
 Event = tuple[str, str]  # (code, outcome)
 
@@ -39,3 +48,12 @@ def expected_counts(cases: list[Case]) -> Counter[Event]:
         counts.update(case.events)
     return counts
 
+
+
+def send_case(port: int, sender: str, index: int, case: Case) -> None:
+    """Offer the case's message to the MTA on port; AssertionError if the MTA answers otherwise."""
+    code, text = smtp_send(port, sender, case.recipient, f"c{index:02d}",
+                           source_address=case.source_address, size_option=case.size_option)
+    wanted = case.refused_with or 250
+    if code != wanted:
+        raise AssertionError(f"{case.name}: the MTA replied {code} {text}, expected {wanted}")
