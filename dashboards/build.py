@@ -154,11 +154,12 @@ def datasource_variable() -> dict[str, Any]:
             "options": []}
 
 
-def query_variable(name: str, label: str, query: str, multi: bool = True) -> dict[str, Any]:
+def query_variable(name: str, label: str, query: str, multi: bool = True, match_all: bool = True) -> dict[str, Any]:
+    """A variable from label_values(); with match_all, "All" is the regex .* rather than the list of values."""
     return {"type": "query", "name": name, "label": label, "datasource": DS,
             "definition": query, "query": {"query": query, "refId": f"{name}-values", "qryType": 1},
             "refresh": 2, "sort": 1, "regex": "", "hide": 0, "multi": multi, "includeAll": multi,
-            "allValue": ".*" if multi else None, "current": {}, "options": []}
+            "allValue": ".*" if multi and match_all else None, "current": {}, "options": []}
 
 
 def dashboard(uid: str, title: str, description: str, variables: list[dict[str, Any]], board: Board,
@@ -195,9 +196,10 @@ def overview() -> dict[str, Any]:
                    color={"delivered": "green", "deferred": "orange", "bounced": "red",
                           "expired": "purple", "rejected": "yellow"}[outcome]),
               4 * i, 1, 4, 4)
-    b.add(stat("Exporters up", "Scrape targets of the selected exporters that answered the last scrape.",
-               [target(f'sum(up{{{exp_sel}}} and on (job, instance) group by (job, instance) (ndr_exporter_build_info))',
-                       "up")], unit="none", steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}]),
+    b.add(stat("Exporters up", "Selected exporters that answered their last scrape (the job and instance "
+               "variables list only exporters, so All selects no other target).",
+               [target(f"sum(up{{{exp_sel}}})", "up")], unit="none",
+               steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}]),
           20, 1, 4, 4)
     b.add(timeseries("Status rate per outcome", "Status lines per second, by outcome (one logged attempt each).",
                      [target(f"sum by (outcome) ({rate})", "{{outcome}}")], stack=True), 0, 5, 12, 8)
@@ -307,8 +309,9 @@ def overview() -> dict[str, Any]:
 
     variables = [
         datasource_variable(),
-        query_variable("job", "Job", "label_values(ndr_exporter_build_info, job)"),
-        query_variable("instance", "Instance", 'label_values(ndr_exporter_build_info{job=~"$job"}, instance)'),
+        query_variable("job", "Job", "label_values(ndr_exporter_build_info, job)", match_all=False),
+        query_variable("instance", "Instance", 'label_values(ndr_exporter_build_info{job=~"$job"}, instance)',
+                       match_all=False),
         query_variable("mta", "MTA", 'label_values(ndr_status_codes_total{job=~"$job", instance=~"$instance"}, mta)'),
         query_variable("class", "Class", 'label_values(ndr_status_codes_total{job=~"$job", instance=~"$instance", '
                                          'mta=~"$mta"}, class)'),
@@ -369,8 +372,9 @@ def drilldown() -> dict[str, Any]:
 
     variables = [
         datasource_variable(),
-        query_variable("job", "Job", "label_values(ndr_exporter_build_info, job)"),
-        query_variable("instance", "Instance", 'label_values(ndr_exporter_build_info{job=~"$job"}, instance)'),
+        query_variable("job", "Job", "label_values(ndr_exporter_build_info, job)", match_all=False),
+        query_variable("instance", "Instance", 'label_values(ndr_exporter_build_info{job=~"$job"}, instance)',
+                       match_all=False),
         query_variable("code", "Code", 'label_values(ndr_status_codes_total{job=~"$job", instance=~"$instance"}, code)',
                        multi=False),
     ]
