@@ -127,8 +127,18 @@ class CandidateFinder:
         """Sorted offsets of the starts of the lines of chunk that hold a candidate."""
         starts: set[int] = set()
         add = starts.add
+        find = chunk.find
         rfind = chunk.rfind
         for pattern in self.patterns:
-            for found in pattern.finditer(chunk):
-                add(rfind(b"\n", 0, found.start()) + 1)
+            search = pattern.search
+            pos = 0
+            while True:
+                found = search(chunk, pos)
+                if found is None:
+                    break
+                at = found.start()
+                add(rfind(b"\n", 0, at) + 1)
+                pos = find(b"\n", at) + 1  # one hit per line is enough: go on from the next line
+                if pos == 0:
+                    break
         return sorted(starts)
