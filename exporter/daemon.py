@@ -71,7 +71,6 @@ class Daemon:
     # --- the API the CLI uses ---
     def start(self) -> None:
         """Open the sources and read what is there now; then follow in the pipeline thread."""
-        self._watcher.start()
         for source_config in self.config.sources:
             self._add(source_config)
         # The first poll runs here, before start() returns, so that with start_at "end" every

@@ -78,18 +78,28 @@ class DirWatcher:
     """One watchdog Observer for all file sources; each directory is watched once."""
 
     def __init__(self) -> None:
-        self._observer = Observer()
-        self._observer.daemon = True
+        self._observer: Any = None   # made at the first watch: polling-only daemons need no inotify
+        self._stopped = False
         self._lock = threading.Lock()
         self._watches: dict[str, tuple[Any, tuple[int, int]]] = {}   # dir -> (watch, (dev, ino))
         self._listeners: dict[str, list[Callable[[list[str]], None]]] = {}
 
-    def start(self) -> None:
-        self._observer.start()
-
     def stop(self) -> None:
-        self._observer.stop()
-        self._observer.join(5)
+        with self._lock:
+            observer, self._observer, self._stopped = self._observer, None, True
+        if observer is not None:
+            observer.stop()
+            observer.join(5)
+
+    def _started_observer(self) -> Any:
+        with self._lock:
+            if self._stopped:
+                raise OSError("the directory watcher is stopped")
+            if self._observer is None:
+                self._observer = Observer()
+                self._observer.daemon = True
+                self._observer.start()
+            return self._observer
 
     def ensure(self, directory: str, listener: Callable[[list[str]], None]) -> None:
         """Watch directory for listener (again, if it was replaced); OSError when it cannot be watched."""
@@ -107,14 +117,14 @@ class DirWatcher:
             if current is not None and current[1] == ident:
                 return
         self._drop(directory)
-        watch = self._observer.schedule(_Handler(self, directory), directory, recursive=False)
+        watch = self._started_observer().schedule(_Handler(self, directory), directory, recursive=False)
         with self._lock:
             self._watches[directory] = (watch, ident)
 
     def _drop(self, directory: str) -> None:
         with self._lock:
             current = self._watches.pop(directory, None)
-        if current is not None:
+        if current is not None and self._observer is not None:
             try:
                 self._observer.unschedule(current[0])
             except (KeyError, OSError):
@@ -571,7 +581,10 @@ class FileSource:
                  self.name, entry["path"], rotated, offset)
         self._resume_rotated(rotated, offset, skipping, emit, now)
         if not self.is_glob:
-            names = siblings(str(entry["path"]))
+            # Only copies named the same way (mail.log.N or mail.log-DATE), so that a stray
+            # mail.log.bak beside mail.log.1 is not taken for a rotated log.
+            numbered = _NUMBERED.search(rotated) is not None
+            names = [n for n in siblings(str(entry["path"])) if (_NUMBERED.search(n) is not None) == numbered]
             newer = names[names.index(rotated) + 1:] if rotated in names else []
             for path in newer:
                 self.metrics.add_rotation(self.name)
