@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -28,8 +29,10 @@ DASHBOARDS = REPO / "dashboards"
 PROVISIONING = DASHBOARDS / "grafana" / "provisioning"
 CORPUS_POSTFIX = Path("/work/shared/eval/public-corpus/fail2ban/postfix")
 
-sys.path.insert(0, str(DASHBOARDS))
-import build  # noqa: E402  (dashboards/build.py)
+# dashboards/build.py, loaded under its own name (a pip package called `build` may be installed)
+_spec = importlib.util.spec_from_file_location("ndr_dashboards_build", DASHBOARDS / "build.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
 
 PANEL_TYPES = {"timeseries", "table", "heatmap", "stat", "bargauge", "row"}
 PROMETHEUS_MADE = {"up", "ALERTS", "ALERTS_FOR_STATE"}
