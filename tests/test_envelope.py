@@ -225,3 +225,30 @@ def test_tai64n():
         utc(2026, 11, 29, 4, 12, 47) + 0.123456, None, "smtp-relay: 550 5.1.1 no")
     assert split("@4000zzzz6b0ba64a00000000 x") is None
     assert split("@40000000 short") is None
+
+
+# --- never raises (the syslog parser would count a raise as unparsed and hide the bug) -------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PREFIXES = ["", "<22>", "<22>1 ", "Nov 29 04:12:47 ", "Nov  9 04:12:47 mx1 ", "2026-11-29T04:12:47Z ",
+            "2026-11-29T04:12:47.1Z stdout P ", "2026-11-29T04:12:47.1Z stderr F ", '{"MESSAGE":', '{"log":"',
+            "@400000006b0ba649075bca00 ", "<22>1 2026-11-29T04:12:47Z h a 1 - ["]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(PREFIXES), st.text(max_size=120))
+def test_split_never_raises(prefix: str, rest: str):
+    found = split(prefix + rest)
+    assert found is None or isinstance(found.message, str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["", "1A2B: to=<a@b>, relay=", "NOQUEUE: reject: RCPT from x[1.2.3.4]: ",
+                        "Q: from=<a>, status=", "Q: reject: header S: x from y; from=<a> to=<b>: "]),
+       st.text(max_size=120))
+def test_message_parsers_never_raise(prefix: str, rest: str):
+    from exporter.parsers import generic, postfix
+    for parse in (postfix.parse_message, generic.parse_message):
+        parse("postfix/smtp", prefix + rest, None)

@@ -116,3 +116,25 @@ def test_edge_chunks(fmt: str):
     for chunk in (b"\n", b"\n\n\n", b"\x00\n", b"\xff\xfe\n", b"\r\n", b"{\n", b"<\n", b"@\n", b"#Fields:\n",
                   b"#Software: Microsoft Exchange Server\n#Fields: a,b\n,,,,\n", b"2026-11-29T04:12:47Z stdout P \n"):
         check(parser, chunk)
+
+
+def _message_parsers() -> list:
+    from exporter.parsers import generic, syslog
+    return [*syslog.load_message_parsers(), generic]
+
+
+@FUZZ
+@given(line=mutated_line())
+def test_message_parsers_never_raise(line: bytes):
+    # The syslog parser counts a raise as unparsed, which would hide a bug: call them directly.
+    from exporter import envelope
+    from exporter.events import UNPARSED
+    text = line.decode("utf-8", "replace")
+    found = envelope.split(text, envelope.YearClock(time.time()))
+    message = found.message if found is not None else text
+    for module in _message_parsers():
+        program = module.PROGRAMS[0] if module.PROGRAMS else "someprog"
+        result = module.parse_message(program, message, None)
+        assert result is None or result is UNPARSED or isinstance(result, list)
+        for event in result if isinstance(result, list) else []:
+            assert event.mta in MTAS and event.outcome in OUTCOMES
