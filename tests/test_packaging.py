@@ -163,8 +163,6 @@ def test_compose_mounts_files_that_exist_and_builds_this_repo() -> None:
                 assert (COMPOSE / source).resolve().exists(), f"{name}: {source} is missing"
             else:
                 assert source in named, f"{name}: volume {source} is not declared"
-    mounts = {v.split(":")[1]: v.split(":")[0] for v in compose["services"]["grafana"]["volumes"]}
-    assert (COMPOSE / mounts["/etc/grafana/provisioning"]).resolve() == REPO / "dashboards" / "grafana" / "provisioning"
     assert compose["services"]["ndr-exporter"]["ports"] == [f"{DEFAULT_PORT}:{DEFAULT_PORT}"]
 
 
@@ -200,26 +198,47 @@ def test_compose_alertmanager_routes_to_a_declared_receiver() -> None:
     assert config["route"]["receiver"] in names
 
 
-def test_grafana_provisioning_points_at_mounted_dashboards() -> None:
-    """Whatever the dashboards engineer provisions must be reachable through the compose mounts."""
+def _in_container(mounts: dict[str, Path], path: str) -> Path | None:
+    """Where a path inside the container comes from on the host, by the longest mount that holds it."""
+    best = max((dst for dst in mounts if Path(path) == Path(dst) or Path(dst) in Path(path).parents),
+               key=len, default=None)
+    return None if best is None else mounts[best] / Path(path).relative_to(best)
+
+
+def test_grafana_gets_the_repository_provisioning_and_dashboards() -> None:
+    shipped = REPO / "dashboards" / "grafana" / "provisioning"
+    if not shipped.is_dir():
+        pytest.skip("dashboards/grafana/provisioning has not landed")
     mounts = {v.split(":")[1]: (COMPOSE / v.split(":")[0]).resolve()
               for v in _compose()["services"]["grafana"]["volumes"] if v.startswith(".")}
-    providers_dir = mounts["/etc/grafana/provisioning"] / "dashboards"
-    providers = [p for p in providers_dir.glob("*.y*ml")] if providers_dir.is_dir() else []
-    if not providers:
-        pytest.skip("no Grafana dashboard providers in dashboards/grafana/provisioning/dashboards yet")
+    # every kind of provisioning the repository ships is mounted; data sources come from this folder
+    for kind in sorted(p.name for p in shipped.iterdir() if p.is_dir()):
+        if kind != "datasources":
+            assert _in_container(mounts, f"/etc/grafana/provisioning/{kind}") == shipped / kind, kind
+    # each dashboard provider's path leads to the repository's dashboards
+    providers = sorted((shipped / "dashboards").glob("*.y*ml"))
+    assert providers
     for provider_file in providers:
-        for provider in yaml.safe_load(provider_file.read_text()).get("providers", []):
-            path = provider["options"]["path"]
-            host = next((src / Path(path).relative_to(dst) for dst, src in mounts.items()
-                         if Path(path) == Path(dst) or Path(dst) in Path(path).parents), None)
-            assert host is not None, f"{provider_file.name}: {path} is not mounted into the container"
-            assert list(host.glob("*.json")), f"{provider_file.name}: no dashboards in {host}"
-    datasources = mounts["/etc/grafana/provisioning"] / "datasources"
-    for ds_file in datasources.glob("*.y*ml") if datasources.is_dir() else []:
-        for ds in yaml.safe_load(ds_file.read_text()).get("datasources", []):
-            if ds.get("type") == "prometheus":
-                assert ds["url"] in ("http://prometheus:9090", "http://prometheus:9090/"), ds_file.name
+        for provider in yaml.safe_load(provider_file.read_text())["providers"]:
+            host = _in_container(mounts, provider["options"]["path"])
+            assert host is not None, f"{provider_file.name}: {provider['options']['path']} is not mounted"
+            assert sorted(p.name for p in host.glob("*.json")) == \
+                sorted(p.name for p in (REPO / "dashboards").glob("*.json")) != []
+    # the data source: the repository's name, uid and type, with this stack's Prometheus as url
+    def datasources(files: list[Path]) -> list[dict[str, Any]]:
+        return [ds for f in files for ds in yaml.safe_load(f.read_text())["datasources"]]
+
+    repo_ds = datasources(sorted((shipped / "datasources").glob("*.y*ml")))
+    ours = [host for dst, host in mounts.items() if dst.startswith("/etc/grafana/provisioning/datasources/")]
+    compose_ds = datasources(ours)
+    key = lambda ds: (ds["name"], ds["uid"], ds["type"])  # noqa: E731
+    assert sorted(map(key, compose_ds)) == sorted(map(key, repo_ds))
+    assert {ds["url"] for ds in compose_ds} == {"http://prometheus:9090"}
+    # and the provisioned alert rules query a data source that exists
+    uids = {ds["uid"] for ds in compose_ds}
+    for alert_file in sorted((shipped / "alerting").glob("*.y*ml")):
+        queried = set(re.findall(r"datasourceUid:\s*(\S+)", alert_file.read_text())) - {"__expr__"}
+        assert queried <= uids, f"{alert_file.name} queries {queried - uids}"
 
 
 # --- Kubernetes ------------------------------------------------------------------------------
