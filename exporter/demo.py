@@ -1,10 +1,14 @@
 """`ndr-exporter demo`: live counters from a bundled real mail log, for a first look in a browser.
 
-A writer thread replays the bundled sample (lines real Postfix and Exim servers wrote,
-see exporter/data/samples/README.md) into a temporary log file at a steady pace,
-giving each line the current time; the ordinary daemon follows that file through the
-whole pipeline and serves /metrics. Nothing is faked after the writer: the source,
-parser, classifier and metrics stages are the ones `ndr-exporter` runs in production.
+A writer thread replays the bundled sample (the log a real Postfix 3.7.11 wrote, see
+exporter/data/samples/README.md) into a temporary log file at a steady pace, giving each
+line the current time; the ordinary daemon follows that file through the whole pipeline
+and serves /metrics. Nothing is faked after the writer: the source, parser, classifier and
+metrics stages are the ones `ndr-exporter` runs in production. The temporary directory is
+removed on exit (SIGTERM or Ctrl-C, exit status 0).
+
+--passes N stops writing after N passes over the sample and keeps serving, so that the
+counters settle at N times the sample's counts.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -26,7 +31,7 @@ _ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:
 
 
 def sample_lines(path: str | None = None) -> list[str]:
-    """The sample's status-bearing and ordinary lines, comments and blanks left out."""
+    """The sample's log lines, comments and blank lines left out; OSError when path cannot be read."""
     if path is None:
         text = resources.files("exporter.data.samples").joinpath(SAMPLE).read_text(encoding="utf-8")
     else:
@@ -45,40 +50,54 @@ def restamp(line: str, now: float) -> str:
     return line
 
 
-def replay(lines: list[str], path: str, rate: float, stop: threading.Event) -> None:
-    """Append the lines to path, `rate` lines a second, round and round until stopped."""
+def replay(lines: list[str], path: str, rate: float, passes: int, stop: threading.Event) -> None:
+    """Append the lines to path, `rate` lines a second, `passes` times (0: until stopped)."""
     interval = 1.0 / rate
+    done = 0
     with open(path, "a", encoding="utf-8") as out:
-        while not stop.is_set():
+        while not stop.is_set() and (passes == 0 or done < passes):
             for line in lines:
                 if stop.wait(interval):
                     return
                 out.write(restamp(line, time.time()) + "\n")
                 out.flush()
+            done += 1
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ndr-exporter demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--web.listen-address", dest="listen_address", default=f":{DEFAULT_PORT}")
+    parser.add_argument("--web.listen-address", dest="listen_address", default=f":{DEFAULT_PORT}",
+                        metavar="HOST:PORT", help=f"address to listen on (default :{DEFAULT_PORT})")
     parser.add_argument("--rate", type=float, default=5.0, help="lines written per second (default 5)")
-    parser.add_argument("--sample", help="replay this log instead of the bundled sample")
+    parser.add_argument("--passes", type=int, default=0,
+                        help="passes over the sample, then stop writing and keep serving (default 0: endless)")
+    parser.add_argument("--sample", metavar="FILE", help="replay this log instead of the bundled sample")
     args = parser.parse_args(argv)
-    if args.rate <= 0:
-        parser.error("--rate: must be more than 0")
-    lines = sample_lines(args.sample)
+    if not args.rate > 0:
+        parser.error(f"--rate: must be more than 0 lines a second, not {args.rate:g}")
+    if args.passes < 0:
+        parser.error(f"--passes: must be 0 (endless) or more, not {args.passes}")
+    try:
+        lines = sample_lines(args.sample)
+    except OSError as err:
+        print(f"ndr-exporter demo: cannot read {args.sample}: {err.strerror}", file=sys.stderr)
+        return 1
     workdir = tempfile.mkdtemp(prefix="ndr-demo-")
     log = os.path.join(workdir, "mail.log")
     open(log, "w").close()
     stop = threading.Event()
-    writer = threading.Thread(target=replay, args=(lines, log, args.rate, stop), name="demo-writer", daemon=True)
-    writer.start()
+    writer = threading.Thread(target=replay, args=(lines, log, args.rate, args.passes, stop),
+                              name="demo-writer", daemon=True)
     host, _, port = args.listen_address.rpartition(":")
     shown = host if host and host not in ("0.0.0.0", "[::]") else "localhost"
     print(f"ndr-exporter demo: replaying {len(lines)} real log lines into {log} at {args.rate:g} lines/s;\n"
           f"open http://{shown}:{port}/ (metrics at /metrics); Ctrl-C stops.", file=sys.stderr, flush=True)
     from exporter.cli import serve
 
+    writer.start()
     try:
         return serve(["--source.path", log, "--start-at", "beginning", "--web.listen-address", args.listen_address])
     finally:
         stop.set()
+        writer.join(5)
+        shutil.rmtree(workdir, ignore_errors=True)
