@@ -24,6 +24,31 @@ def postfix_lines(corpus: Path) -> list[bytes]:
     return [line + b"\n" for line in raw if line.strip() and not line.startswith(b"#")]
 
 
+def assert_bounded_labels(samples: dict, sources: set[str]) -> None:
+    """Every label value of the exporter's series comes from a fixed set or the config, none from a log."""
+    import re
+
+    from exporter import classifier, events, metrics, providers
+
+    allowed = {
+        "mta": set(events.MTAS), "outcome": set(events.OUTCOMES), "class": set(classifier.CLASSES.values()),
+        "subject": set(classifier.SUBJECTS.values()), "provider": set(providers.PROVIDERS),
+        "meaning": {e.meaning for e in classifier.TABLE} | {classifier.NO_CODE_MEANING, classifier.INVALID_MEANING,
+                                                            "code beyond the cardinality cap"},
+        "source": sources, "result": set(metrics.LINE_RESULTS),
+    }
+    code = re.compile(r"[245]\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\Z|none\Z|invalid\Z|overflow\Z")
+    for name, labels in samples:
+        if not name.startswith("ndr_") or name == "ndr_exporter_build_info":
+            continue
+        for label, value in labels:
+            assert "@" not in value and "[" not in value, (name, label, value)
+            if label == "code":
+                assert code.match(value), value
+            else:
+                assert value in allowed[label], (name, label, value)
+
+
 def test_promtool_accepts_the_exposition(tmp_path: Path, corpus: Path,
                                          exporter_factory: Callable[..., ExporterProcess]) -> None:
     log = tmp_path / "mail.log"
@@ -35,6 +60,7 @@ def test_promtool_accepts_the_exposition(tmp_path: Path, corpus: Path,
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     assert "ndr_status_codes_total{" in text
     assert "_created" not in text
+    assert_bounded_labels(exp.metrics(), sources={"mail.log"})
     # what Prometheus itself asks for: OpenMetrics, with no _created series either
     om = exp.scrape(headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert om.endswith("# EOF\n") and "_created" not in om
