@@ -99,3 +99,33 @@ def test_unit_tests_cover_the_alert(rule: dict):
     if "offset" in rule["expr"]:
         assert any("steady" in group and any(t > 86400 and not f for t, f in cs)
                    for (_, group), cs in groups.items()), f"{name}: no steady-high-volume group after a day"
+
+
+def _run_with_mutated_expiry_rule(tmp_path: Path, old: str, new: str) -> str:
+    """Run tests/expiry_test.yml against a copy of the alerts whose NdrQueueExpirySurge has `old` -> `new`."""
+    text = (RULES_DIR / "ndr-alerts.yml").read_text()
+    start = text.index("- alert: NdrQueueExpirySurge")
+    end = text.index("- alert:", start + 1)
+    block = text[start:end]
+    assert block.count(old) == 1, old
+    (tmp_path / "rules" / "tests").mkdir(parents=True)
+    (tmp_path / "rules" / "ndr-alerts.yml").write_text(text[:start] + block.replace(old, new) + text[end:])
+    shutil.copy(RULES_DIR / "tests" / "expiry_test.yml", tmp_path / "rules" / "tests")
+    result = subprocess.run([PROMTOOL, "test", "rules", "expiry_test.yml"], cwd=tmp_path / "rules" / "tests",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0, "the unit tests pass with a broken rule"
+    return result.stdout + result.stderr
+
+
+def test_unit_tests_catch_a_missing_baseline(tmp_path: Path):
+    # without the multiple of the baseline, a steady high volume fires
+    out = _run_with_mutated_expiry_rule(tmp_path, "> 3 * (", "> 0 * (")
+    assert "name: steady high volume stays silent" in out
+    assert "name: quiet server, surge fires after its for and resolves" not in out
+
+
+def test_unit_tests_catch_a_wrong_floor(tmp_path: Path):
+    # with a floor nobody reaches, the surges no longer fire
+    out = _run_with_mutated_expiry_rule(tmp_path, ">= 10\n", ">= 1000\n")
+    assert "name: quiet server, surge fires after its for and resolves" in out
+    assert "name: busy server fires at four times its baseline, not at twice" in out
