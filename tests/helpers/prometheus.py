@@ -7,7 +7,8 @@
 
 The server listens on a free loopback port, keeps its TSDB under tmp_path and scrapes every
 target each second. Extra scrape settings (scheme, tls_config, basic_auth) go in `scrape_extra`;
-rule files in `rule_files`.
+rule files in `rule_files`; more command-line flags in `extra_args`. The TSDB is workdir/data:
+blocks put there before start() (e.g. by promtool) are served.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def promtool_check_metrics(exposition: str) -> subprocess.CompletedProcess[str]:
 class PrometheusServer:
     def __init__(self, workdir: Path, targets: Iterable[str], job: str = "ndr",
                  metrics_path: str = "/metrics", scrape_extra: Mapping[str, Any] | None = None,
-                 rule_files: Iterable[str] = (), interval: str = "1s") -> None:
+                 rule_files: Iterable[str] = (), interval: str = "1s", extra_args: Iterable[str] = ()) -> None:
         self.workdir = Path(workdir)
+        self.extra_args = list(extra_args)   # more prometheus flags, e.g. a longer retention
         self.port = free_port()
         scrape: dict[str, Any] = {
             "job_name": job,
@@ -68,7 +70,7 @@ class PrometheusServer:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [PROMETHEUS, f"--config.file={config_path}", f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         log.close()
         deadline = time.monotonic() + timeout
