@@ -9,20 +9,15 @@ history. Expected values come from the per-line tables in tests/test_report.py.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Callable
 
-import pytest
-
-from tests.helpers.exporter_process import free_port, run_exporter
-from tests.helpers.prometheus import PROMETHEUS, PROMTOOL
+from tests.helpers.exporter_process import run_exporter
+from tests.helpers.prometheus import PROMTOOL, PrometheusServer
 from tests.test_report import (
     CLASSES, EXIM_EVENTS, EXIM_LOG, MEANINGS, POSTFIX_EVENTS, POSTFIX_LOG, POSTFIX_YEAR, SUBJECTS, UTC_ENV,
 )
@@ -53,63 +48,12 @@ def om_samples(path: Path) -> dict[int, dict[str, int]]:
     return found
 
 
-class BlockServer:
-    """A real Prometheus on a directory of imported blocks, with no scrape targets."""
-
-    def __init__(self, blocks: Path) -> None:
-        self.port = free_port()
-        config = blocks.parent / "minimal.yml"
-        config.write_text("global:\n  scrape_interval: 1m\n")
-        self.log = blocks.parent / "prometheus.log"
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [PROMETHEUS, "--storage.tsdb.path", str(blocks), "--config.file", str(config),
-                 "--web.listen-address", f"127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y",
-                 "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(self.log.read_text())
-
-    def api(self, path: str, **params: Any) -> Any:
-        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            body = json.load(resp)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-    def range(self, query: str, start: int, end: int, by: tuple[str, ...]) -> dict[tuple[str, ...], list[tuple[int, int]]]:
-        """A range query at a one-second step: {label values: [(time, value), ...]}."""
-        result = self.api("query_range", query=query, start=start, end=end, step=1)
-        return {tuple(r["metric"].get(k, "") for k in by): [(int(t), int(float(v))) for t, v in r["values"]]
-                for r in result}
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-@pytest.fixture
-def block_server(tmp_path: Path) -> Iterator[Any]:
-    started: list[BlockServer] = []
-
-    def start(blocks: Path) -> BlockServer:
-        started.append(BlockServer(blocks))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
+def range_query(server: PrometheusServer, query: str, start: int, end: int,
+                by: tuple[str, ...]) -> dict[tuple[str, ...], list[tuple[int, int]]]:
+    """A range query at a one-second step: {label values: [(time, value), ...]}."""
+    result = server.api("query_range", query=query, start=str(start), end=str(end), step="1")["result"]
+    return {tuple(r["metric"].get(k, "") for k in by): [(int(t), int(float(v))) for t, v in r["values"]]
+            for r in result}
 
 
 def promtool_import(om: Path, blocks: Path) -> None:
@@ -118,15 +62,18 @@ def promtool_import(om: Path, blocks: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(tmp_path: Path, block_server: Any) -> None:
-    blocks = tmp_path / "blocks"
+def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(
+        tmp_path: Path, prometheus_factory: Callable[..., PrometheusServer]) -> None:
+    # promtool writes the blocks where the Prometheus below keeps its TSDB (its workdir/data); no
+    # scrape targets; a retention long enough to keep 1999's block.
+    blocks = tmp_path / "prometheus0" / "data"
     postfix = backfill(tmp_path / "postfix", "--step", "1", "--until", "now", str(POSTFIX_LOG))
     assert postfix.returncode == 0, postfix.stderr
     exim = backfill(tmp_path / "exim", "--step", "1", str(EXIM_LOG))
     assert exim.returncode == 0, exim.stderr
     promtool_import(tmp_path / "postfix" / OUTPUT, blocks)
     promtool_import(tmp_path / "exim" / OUTPUT, blocks)
-    server = block_server(blocks)
+    server = prometheus_factory([], extra_args=["--storage.tsdb.retention.time=100y"])
 
     # Every (outcome, code, provider) series of the Postfix log, second by second from 05:38:10 to
     # 05:38:40: absent before the second ahead of its first event, 0 there, then the number of its
@@ -138,7 +85,7 @@ def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(tmp_pa
         seconds.setdefault((outcome, code, provider), []).append(second)
     want = {key: [(postfix_time(s), sum(1 for e in secs if e <= s)) for s in range(min(secs) - 1, 41)]
             for key, secs in seconds.items()}
-    got = server.range("sum by (outcome, code, provider) (ndr_status_codes_total)", start, end, by)
+    got = range_query(server, "sum by (outcome, code, provider) (ndr_status_codes_total)", start, end, by)
     assert got == want
     # a few by name: 14 deliveries (13 local, 1 to the responder), 5 expiries at :23, 5.1.1 twice
     assert got[("delivered", "2.0.0", "none")][-1] == (end, 13)
@@ -146,11 +93,11 @@ def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(tmp_pa
     assert got[("rejected", "5.1.1", "other")][:2] == [(postfix_time(15), 0), (postfix_time(16), 1)]
     assert got[("bounced", "5.1.1", "other")][:2] == [(postfix_time(17), 0), (postfix_time(18), 1)]
     # all 39 together: 2 at :14, 4 at :15, 7, 11, 16, 20, 24 at :20, then 39 at :23
-    total = server.range("sum(ndr_status_codes_total)", postfix_time(13), postfix_time(24), ())
+    total = range_query(server, "sum(ndr_status_codes_total)", postfix_time(13), postfix_time(24), ())
     assert [v for _, v in total[()]] == [0, 2, 4, 7, 11, 16, 20, 24, 24, 24, 39, 39]
 
     # Exim's 45 events, all at 1999-03-02 09:44:33: 0 a second before, the counts at it.
-    exim_got = server.range("sum by (outcome, code, provider) (ndr_status_codes_total)",
+    exim_got = range_query(server, "sum by (outcome, code, provider) (ndr_status_codes_total)",
                             EXIM_TIME - 3, EXIM_TIME + 2, by)
     counts = Counter((outcome, code, provider) for _line, outcome, code, provider in EXIM_EVENTS)
     assert counts == {("delivered", "none", "other"): 12, ("delivered", "none", "none"): 12,
