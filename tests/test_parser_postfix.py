@@ -73,7 +73,7 @@ def test_no_reply_when_the_reason_has_none():
     ("local", None),
     ("virtual", None),
     ("dovecot", None),
-    ("mx1.example.net[private/dovecot-lmtp]", "mx1.example.net"),
+    ("mx1.example.net[private/dovecot-lmtp]", None),
 ])
 def test_remote_is_relay_host_name(relay: str, remote: str | None):
     line = record("sent", "2.0.0", "delivered", relay=relay)

@@ -12,7 +12,7 @@ What gives an event (the outcome each maps to is in docs/formats.md):
       dsn=X.Y.Z, status=S (reason)
   code from dsn=; reply from the reason ("host ... said: 550 5.1.1 ...", or a reason that
   starts with the reply as lmtp and smtp write for "sent"); remote is relay's host name
-  ("none" and other relays without "[address]" give None).
+  ("none", other relays without "[address]", and UNIX sockets "host[private/x]" give None).
 - smtpd/postscreen/cleanup rejects: "QID|NOQUEUE: reject: STAGE from client: 550 5.7.1 text; from=<..."
   and "milter-reject:" (a milter may give only an enhanced code, or no code at all);
   cleanup's header/body rejects "QID: reject: header ... from client; from=<> to=<>: 5.7.1 text".
@@ -134,8 +134,8 @@ def _delivery(match: re.Match[str], timestamp: float | None) -> MessageResult:
 def _relay_host(relay: str) -> str | None:
     """The host name of relay=host[address]:port; None for none, local, transports and sockets."""
     bracket = relay.find("[")
-    if bracket <= 0:
-        return None
+    if bracket <= 0 or "/" in relay[bracket:]:
+        return None  # no host, or a UNIX socket ("host[private/dovecot-lmtp]"): nothing remote
     host = relay[:bracket]
     if host == "unknown":
         end = relay.find("]", bracket)
