@@ -40,7 +40,7 @@ _MARK = re.compile(rb" (?:\*\*|==|=>|->|>>) | rejected ")
 _LINE = re.compile(
     rb"(([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{3,6})?(?: ([+-][0-9]{4}))?)"
     rb"(?: \[[0-9]+\])? ()"
-    rb"(?=" + exim.MESSAGE_ID.encode() + rb" (?:\*\*|==|=>|->|>>) |[^\n]*? rejected )"
+    rb"(?=" + exim.MESSAGE_ID.encode() + rb" (?:\*\*|==|=>|->|>>) |(?:[^\n]*? )?rejected )"
 )
 _CACHE_LIMIT = 4096
 
