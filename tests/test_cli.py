@@ -192,3 +192,25 @@ def test_port_in_use_exits_1_naming_the_address(tmp_path: Path) -> None:
         result = run_exporter(["--web.listen-address", address])
     assert result.returncode == 1
     assert result.stderr == f"ndr-exporter: --web.listen-address {address}: cannot listen: Address already in use\n"
+
+
+def test_logfmt_logs(tmp_path: Path, exporter_factory: Factory) -> None:
+    import re
+
+    log = tmp_path / "mail.log"
+    log.touch()
+    exp = exporter_factory(["--source.path", str(log), "--log.level", "warn"])
+    assert exp.stop() == 0
+    assert exp.output() == ""  # info records are below warn
+    cfg = _config(tmp_path / "c.yml", {"sources": [{"name": "my mail", "path": str(log)}]})
+    exp = exporter_factory(["--config.file", str(cfg)])
+    exp.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "SIGHUP: sources reloaded" not in exp.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert exp.stop() == 0
+    lines = exp.output().splitlines()
+    assert re.fullmatch(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info logger=exporter\.cli msg=listening '
+                        rf'address=127\.0\.0\.1:{exp.port} telemetry_path=/metrics tls=False sources="my mail" '
+                        r'version=0\.1\.0', next(line for line in lines if "msg=listening" in line))
+    assert any('msg="SIGHUP: sources reloaded" sources="my mail"' in line for line in lines)
