@@ -245,17 +245,16 @@ def overview() -> dict[str, Any]:
     b.add(heatmap("Codes over time", "Status lines per code in each interval; darker is more.",
                   [target(f"sum by (code) (increase(ndr_status_codes_total{{{sel}}}[$__rate_interval]))",
                           "{{code}}")]), 0, 32, 24, 9)
+    # rising codes: the last hour's count minus the same hour a day before (0 for a code new since)
+    last_hour = f"sum by (code, meaning) (increase(ndr_status_codes_total{{{sel}}}[1h]))"
+    day_before = f"sum by (code, meaning) (increase(ndr_status_codes_total{{{sel}}}[1h] offset 1d))"
+    rise = f"topk(20, {last_hour} - ({day_before} or {last_hour} * 0) > 0)"
     b.add(table(
         "Rising codes (last hour against the same hour a day before)",
         "Codes whose count in the last hour exceeds the same hour a day before, most risen first.",
-        [target(f"sort_desc(topk(20, sum by (code, meaning) (increase(ndr_status_codes_total{{{sel}}}[1h])) "
-                f"- (sum by (code, meaning) (increase(ndr_status_codes_total{{{sel}}}[1h] offset 1d)) "
-                f"or sum by (code, meaning) (increase(ndr_status_codes_total{{{sel}}}[1h])) * 0) > 0))",
-                "", "A", instant=True, fmt="table"),
-         target(f"sum by (code, meaning) (increase(ndr_status_codes_total{{{sel}}}[1h]))", "", "B",
-                instant=True, fmt="table"),
-         target(f"sum by (code, meaning) (increase(ndr_status_codes_total{{{sel}}}[1h] offset 1d))", "", "C",
-                instant=True, fmt="table")],
+        [target(f"sort_desc({rise})", "", "A", instant=True, fmt="table"),
+         target(f"{last_hour} and on (code, meaning) ({rise})", "", "B", instant=True, fmt="table"),
+         target(f"{day_before} and on (code, meaning) ({rise})", "", "C", instant=True, fmt="table")],
         {"code": "Code", "meaning": "Meaning", "Value #A": "Rise", "Value #B": "Last hour",
          "Value #C": "Same hour a day before"},
         sort_by="Value #A",

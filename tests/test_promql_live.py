@@ -149,8 +149,8 @@ def test_every_rule_evaluates_without_error(live):
 
 
 def _panel_expr(title: str, dashboard: str = "overview.json") -> str:
-    (expr,) = [e for d, t, e in dashboard_targets() if d == dashboard and t == title]
-    return expr
+    """The first (expanded) query of a panel."""
+    return [e for d, t, e in dashboard_targets() if d == dashboard and t == title][0]
 
 
 def test_status_rate_per_outcome_returns_every_outcome(live):
@@ -192,3 +192,14 @@ def test_recording_rules_return_data(live):
     ratio = server.query("job:ndr_status_codes_deferred:ratio_rate5m")
     # one deferred of four delivery attempts in each copy of the log
     assert [round(float(r["value"][1]), 6) for r in ratio] == [0.25]
+
+
+def test_rising_codes_lists_the_codes_that_grew(live):
+    server, exposition = live
+    result = server.query(_panel_expr("Rising codes (last hour against the same hour a day before)"))
+    exposed = {dict(labels)["code"]: v for (name, labels), v in exposition.items() if name == "ndr_status_codes_total"}
+    assert len(exposed) <= 20
+    # every code is in both copies of the log, so each grew; with no day before, its rise is its growth
+    assert {r["metric"]["code"] for r in result} == set(exposed)
+    for r in result:
+        assert float(r["value"][1]) > 0
