@@ -134,3 +134,34 @@ def test_every_existing_message_parser_keeps_the_contract():
         assert isinstance(module.PROGRAMS, tuple)
         assert isinstance(module.PREFILTER, bytes)
         assert callable(module.parse_message)
+
+
+def test_same_events_in_every_envelope():
+    # The real Postfix 3.7.11 log (tests/testdata/parsers/postfix/README.md), re-wrapped line by
+    # line in each envelope: the events must not depend on the wrapper.
+    import json
+    import re
+    from pathlib import Path
+
+    real = (Path(__file__).resolve().parent / "testdata" / "parsers" / "postfix" / "real-postfix-3.7.11.log")
+    lines = real.read_bytes().decode().splitlines()
+    shape = re.compile(r"(?P<stamp>\w{3} [ 0-9]\d \d\d:\d\d:\d\d) (?P<host>\S+) (?P<prog>[^\[]+)\[(?P<pid>\d+)\]: (?P<msg>.*)")
+    parts = [shape.match(line) for line in lines]
+    assert all(parts)
+    wrapped = {
+        "maillog": lines,
+        "rfc5424": [f"<22>1 2026-11-29T05:38:12Z {m['host']} {m['prog']} {m['pid']} - - {m['msg']}" for m in parts],
+        "rfc3339": [f"2026-11-29T05:38:12.5+01:00 {m['host']} {m['prog']}[{m['pid']}]: {m['msg']}" for m in parts],
+        "journald": [json.dumps({"SYSLOG_IDENTIFIER": m["prog"], "_PID": m["pid"], "MESSAGE": m["msg"],
+                                 "__REALTIME_TIMESTAMP": "1795925892000000"}) for m in parts],
+        "docker": [json.dumps({"log": line + "\n", "stream": "stdout", "time": "2026-11-29T05:38:12Z"}) for line in lines],
+        "cri": [f"2026-11-29T05:38:12Z stdout F {line}" for line in lines],
+    }
+    results = {}
+    for name, text in wrapped.items():
+        result = parser().parse(("\n".join(text) + "\n").encode())
+        results[name] = ([(e.mta, e.outcome, e.code, e.reply, e.remote, e.queue_id) for e in result.events],
+                         (result.lines, result.matched, result.ignored, result.unparsed))
+    assert results["maillog"][1] == (205, 39, 166, 0)
+    for name, got in results.items():
+        assert got == results["maillog"], name
