@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import time
 from datetime import datetime
@@ -43,6 +44,7 @@ HEAD_WINDOW = 3 * 3600          # the newest data a running Prometheus keeps in 
 DEFAULT_MAX_SAMPLES = 20_000_000
 
 Key = tuple[str, ...]
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _escape(value: str) -> str:
@@ -52,10 +54,11 @@ def _escape(value: str) -> str:
 class History:
     """How much each series grew in each step, for the steps that saw events."""
 
-    def __init__(self, metrics: Metrics, step: int, until: float) -> None:
+    def __init__(self, metrics: Metrics, step: int, until: float, labels: dict[str, str] | None = None) -> None:
         self.metrics = metrics
         self.step = step
         self.until = until
+        self.extra = "".join(f',{name}="{_escape(value)}"' for name, value in (labels or {}).items())
         self.steps: dict[int, dict[Key, int]] = {}
         self.first_step: dict[Key, int] = {}
         self.events = 0
@@ -106,7 +109,7 @@ class History:
                 born = [key for key in self.steps.get(t + self.step, {}) if key not in values]
                 for key in born:   # first counted in the next step: 0 now
                     values[key] = 0
-                    labels[key] = ",".join(f'{name}="{_escape(v)}"' for name, v in zip(STATUS_LABELS, key))
+                    labels[key] = ",".join(f'{name}="{_escape(v)}"' for name, v in zip(STATUS_LABELS, key)) + self.extra
                 if born:
                     order = sorted(values)
                 out.write("".join(f"{FAMILY}_total{{{labels[key]}}} {values[key]} {t}\n" for key in order))
@@ -127,6 +130,16 @@ def parse_until(text: str, now: float) -> float:
     return stamp.timestamp()
 
 
+def parse_label(text: str) -> tuple[str, str]:
+    """--label NAME=VALUE; ValueError when NAME is not a label name this output can carry."""
+    name, sep, value = text.partition("=")
+    if not sep or not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+        raise ValueError(f"{text!r} is not NAME=VALUE with a Prometheus label name")
+    if name in STATUS_LABELS:
+        raise ValueError(f"{name!r} is one of the metric's own labels ({', '.join(STATUS_LABELS)})")
+    return name, value
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="ndr-exporter backfill",
@@ -142,6 +155,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-samples", dest="max_samples", type=int, default=DEFAULT_MAX_SAMPLES,
                         help=f"refuse to write more samples than this (default {DEFAULT_MAX_SAMPLES:,}); "
                              "samples = series x steps")
+    parser.add_argument("--label", action="append", default=[], metavar="NAME=VALUE",
+                        help="add this label to every series (repeatable), e.g. job=ndr and instance=mx1:39798, "
+                             "the labels the live exporter's series get from the scrape")
     parser.add_argument("--metrics.code-cap", dest="code_cap", type=int, default=500,
                         help="distinct code values before the rest fold into code=\"overflow\" (default 500)")
     args = parser.parse_args(argv)
@@ -155,7 +171,15 @@ def main(argv: list[str]) -> int:
     except ValueError as err:
         parser.error(f"--until: cannot read {args.until!r}: {err}")
 
-    history = History(Metrics(code_cap=args.code_cap), args.step, until)
+    labels: dict[str, str] = {}
+    for text in args.label:
+        try:
+            name, value = parse_label(text)
+        except ValueError as err:
+            parser.error(f"--label: {err}")
+        labels[name] = value
+
+    history = History(Metrics(code_cap=args.code_cap), args.step, until, labels)
     try:
         for log in args.files:
             for _chunk, result in parse_file(log, args.format):

@@ -67,7 +67,8 @@ def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(
     # promtool writes the blocks where the Prometheus below keeps its TSDB (its workdir/data); no
     # scrape targets; a retention long enough to keep 1999's block.
     blocks = tmp_path / "prometheus0" / "data"
-    postfix = backfill(tmp_path / "postfix", "--step", "1", "--until", "now", str(POSTFIX_LOG))
+    postfix = backfill(tmp_path / "postfix", "--step", "1", "--until", "now", "--label", "job=ndr",
+                       "--label", "instance=mx.e2e.test:39798", str(POSTFIX_LOG))
     assert postfix.returncode == 0, postfix.stderr
     exim = backfill(tmp_path / "exim", "--step", "1", str(EXIM_LOG))
     assert exim.returncode == 0, exim.stderr
@@ -85,7 +86,8 @@ def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(
         seconds.setdefault((outcome, code, provider), []).append(second)
     want = {key: [(postfix_time(s), sum(1 for e in secs if e <= s)) for s in range(min(secs) - 1, 41)]
             for key, secs in seconds.items()}
-    got = range_query(server, "sum by (outcome, code, provider) (ndr_status_codes_total)", start, end, by)
+    got = range_query(server, 'sum by (outcome, code, provider) '
+                              '(ndr_status_codes_total{job="ndr", instance="mx.e2e.test:39798"})', start, end, by)
     assert got == want
     # a few by name: 14 deliveries (13 local, 1 to the responder), 5 expiries at :23, 5.1.1 twice
     assert got[("delivered", "2.0.0", "none")][-1] == (end, 13)
@@ -97,7 +99,7 @@ def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(
     assert [v for _, v in total[()]] == [0, 2, 4, 7, 11, 16, 20, 24, 24, 24, 39, 39]
 
     # Exim's 45 events, all at 1999-03-02 09:44:33: 0 a second before, the counts at it.
-    exim_got = range_query(server, "sum by (outcome, code, provider) (ndr_status_codes_total)",
+    exim_got = range_query(server, 'sum by (outcome, code, provider) (ndr_status_codes_total{job=""})',
                             EXIM_TIME - 3, EXIM_TIME + 2, by)
     counts = Counter((outcome, code, provider) for _line, outcome, code, provider in EXIM_EVENTS)
     assert counts == {("delivered", "none", "other"): 12, ("delivered", "none", "none"): 12,
@@ -184,6 +186,10 @@ def test_errors_and_exit_codes(tmp_path: Path) -> None:
         ("--until", "yesterday"): "ndr-exporter backfill: error: --until: cannot read 'yesterday'",
         ("--until", "2026-01-01T00:00:00"): "ndr-exporter backfill: error: --until: cannot read "
                                             "'2026-01-01T00:00:00': give the time zone (Z or +hh:mm)",
+        ("--label", "job"): "ndr-exporter backfill: error: --label: 'job' is not NAME=VALUE with a "
+                            "Prometheus label name",
+        ("--label", "code=5.1.1"): "ndr-exporter backfill: error: --label: 'code' is one of the metric's own "
+                                   "labels (mta, outcome, code, class, subject, meaning, provider)",
     }
     for args, message in cases.items():
         result = backfill(tmp_path / "out", *args, str(POSTFIX_LOG))
