@@ -206,3 +206,29 @@ def test_impossible_dates_count_the_event_without_a_time():
     result = EximMainlogParser().parse(chunk)
     assert (result.matched, result.unparsed) == (2, 0)
     assert [e.timestamp for e in result.events] == [None, None]
+
+
+def test_real_exim_4_96_mainlog():
+    result = EximMainlogParser().parse((DATA / "real-exim-4.96-mainlog.log").read_bytes())
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (93, 32, 61, 0)
+    counts: dict[tuple, int] = {}
+    for event in result.events:
+        key = (event.outcome, event.code, event.reply)
+        counts[key] = counts.get(key, 0) + 1
+    assert counts == {
+        ("rejected", "5.7.1", "550"): 2, ("rejected", None, None): 1, ("rejected", "4.7.1", "451"): 1,
+        ("rejected", None, "451"): 1,
+        ("deferred", None, "450"): 2, ("deferred", "4.4.2", "421"): 2, ("deferred", "4.2.2", "452"): 2,
+        ("deferred", "4.7.1", "451"): 2,
+        ("bounced", "5.7.606", "550"): 1, ("bounced", "5.7.1", "554"): 1, ("bounced", "5.1.1", "550"): 2,
+        ("delivered", "2.0.0", "250"): 3, ("delivered", None, None): 8,  # bounces to :blackhole:
+        ("expired", None, None): 4,
+    }
+    assert {e.remote for e in result.events if e.outcome != "delivered" or e.code} == {"127.0.0.1", None}
+
+
+def test_real_exim_4_96_rejectlog_counts_each_reject_once():
+    result = EximMainlogParser().parse((DATA / "real-exim-4.96-rejectlog.log").read_bytes())
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (15, 5, 10, 0)
+    assert [(e.code, e.reply) for e in result.events] == [
+        ("5.7.1", "550"), (None, None), ("4.7.1", "451"), (None, "451"), ("5.7.1", "550")]
