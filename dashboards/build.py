@@ -465,7 +465,7 @@ def rendered() -> dict[Path, str]:
         OVERVIEW_PATH: json.dumps(overview(), indent=2) + "\n",
         DRILLDOWN_PATH: json.dumps(drilldown(), indent=2) + "\n",
         GRAFANA_ALERTS_PATH: alerts_header + yaml.dump(grafana_alerts(), Dumper=_BlockDumper, sort_keys=False,
-                                                       width=120, allow_unicode=True),
+                                                       width=4096, allow_unicode=True),
     }
 
 
