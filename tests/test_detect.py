@@ -66,7 +66,10 @@ def test_exim_stamp_forms_and_majority():
     rfc3339 = b"2026-11-29T04:12:47.123456+01:00 mx1 postfix/smtp[1]: x\n"
     assert detect_format(rfc3339 * 3) == "syslog"
     assert detect_format(b"garbage first line\n" + b"2026-11-29 04:12:47 Start queue run: pid=1\n" * 2) == "exim"
-    assert detect_format(b"2026-11-29 04:12:47 one\n" + b"Nov 29 04:12:47 mx1 exim[1]: x\n" * 2) == "syslog"
+    assert detect_format(b"Nov 29 04:12:47 mx1 exim[1]: x\n" + b"2026-11-29 04:12:47 one\n") == "syslog"
+    # A rejectlog: each record is followed by the rejected message's header lines.
+    assert detect_format(b"2026-11-29 05:45:28 [11488] H=(c) [127.0.0.1] rejected after DATA: 550 5.7.1 no\n"
+                         b"Envelope-from: <a@example.org>\nEnvelope-to: <b@example.net>\nP Received: from x\n") == "exim"
 
 
 @pytest.mark.parametrize("sample", [b"", b"\n\n", b"\x00\xff", b"#", b"#Software:", b"\xef\xbb\xbf"])

@@ -7,9 +7,11 @@ name the format instead). It reads only the header lines and the first records:
   exchange_protocol  "#Software: Microsoft Exchange Server" and "#Log-type: SMTP Send Protocol Log"
                      or "#Log-type: SMTP Receive Protocol Log"
   iis_smtp           "#Software: Microsoft Internet Information Services"
-  exim               most of the first records start "YYYY-MM-DD HH:MM:SS" (Exim's mainlog and
-                     rejectlog; optional ".mmm" and "+hhmm" as log_timezone and
-                     millisec in log_selector add them)
+  exim               the first record, or most of the first records, start "YYYY-MM-DD HH:MM:SS"
+                     (Exim's mainlog and rejectlog; optional ".mmm" and "+hhmm" as
+                     log_timezone and millisec in log_selector add them). A rejectlog holds
+                     the rejected message's header lines between its records, hence "the
+                     first"; no syslog envelope starts with a date and a space.
   syslog             everything else, including an empty sample: the syslog parser reads every
                      syslog-style envelope and ignores what it does not know
 """
@@ -49,6 +51,6 @@ def detect_format(sample: bytes) -> str:
     if software.startswith(b"Microsoft Internet Information Services"):
         return "iis_smtp"
     exim_like = sum(1 for record in records if _EXIM_STAMP.match(record))
-    if records and exim_like * 2 > len(records):
+    if records and (_EXIM_STAMP.match(records[0]) or exim_like * 2 > len(records)):
         return "exim"
     return "syslog"
