@@ -59,7 +59,7 @@ def test_partial_line_waits_for_its_newline(tmp_path: Path, exporter_factory) ->
     append(log, line[:40])
     time.sleep(1.5)
     append(log, line[40:-1])
-    samples = settle(exp, 1.5)
+    samples = settle(exp, 1.0)
     assert status_total(samples) == 0 and lines_read(samples) == 0
     append(log, b"\n" + lines.line(1))
     samples = wait_status(exp, 2)

@@ -80,11 +80,11 @@ def test_journal_file_followed_across_restarts(tmp_path: Path, exporter_factory)
     exp = exporter_factory(args)
     assert status_total(exp.metrics()) >= 42
     wait_status(exp, 50)
-    assert status_total(settle(exp, 1.5)) == 50
+    assert status_total(settle(exp, 1.0)) == 50
     assert exp.stop() == 0
 
     exp = exporter_factory(args)                                  # clean restart: nothing new
-    assert status_total(settle(exp, 1.5)) == 50
+    assert status_total(settle(exp, 1.0)) == 50
     samples = exp.metrics()
     assert counter(samples, "ndr_exporter_lines_total", source=SOURCE, result="matched") == 50
     assert counter(samples, "ndr_exporter_read_errors_total", source=SOURCE) == 0

@@ -46,7 +46,7 @@ def test_kill_9_and_restart_count_every_line_once(tmp_path: Path, exporter_facto
     assert status_total(exp.metrics()) >= last
     samples = wait_status(exp, written, timeout=20)
     assert counter(samples, "ndr_exporter_lines_total", result="matched") == written
-    assert status_total(settle(exp, 1.5)) == written
+    assert status_total(settle(exp, 1.0)) == written
 
 
 @pytest.mark.parametrize("options,rotations", [
@@ -79,7 +79,7 @@ def test_rotation_while_down(tmp_path: Path, exporter_factory, options: list[str
     assert counter(samples, "ndr_exporter_rotations_total") == rotations
     append(log, lines.block(n, 3))
     wait_status(exp, n + 3)
-    assert status_total(settle(exp, 1.5)) == n + 3
+    assert status_total(settle(exp, 1.0)) == n + 3
 
 
 def test_truncated_and_rewritten_while_down(tmp_path: Path, exporter_factory) -> None:
@@ -96,7 +96,7 @@ def test_truncated_and_rewritten_while_down(tmp_path: Path, exporter_factory) ->
     exp = exporter_factory(args)
     samples = wait_status(exp, 40)
     assert counter(samples, "ndr_exporter_rotations_total") == 1
-    assert status_total(settle(exp, 1.5)) == 40
+    assert status_total(settle(exp, 1.0)) == 40
 
 
 def test_clean_restart_resumes_and_counts_lines_written_while_down(tmp_path: Path, exporter_factory) -> None:
@@ -113,7 +113,7 @@ def test_clean_restart_resumes_and_counts_lines_written_while_down(tmp_path: Pat
     exp = exporter_factory(args)
     assert status_total(exp.metrics()) >= 6     # the counters continue: no reset for Prometheus
     wait_status(exp, 10)
-    assert status_total(settle(exp, 1.5)) == 10
+    assert status_total(settle(exp, 1.0)) == 10
 
 
 def test_corrupt_checkpoint_is_logged_and_ignored(tmp_path: Path, exporter_factory) -> None:

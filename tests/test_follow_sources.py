@@ -59,7 +59,7 @@ def test_two_sources_each_with_its_parser_and_a_sighup_reload(tmp_path: Path, ex
     exp.signal(signal.SIGHUP)
     time.sleep(1.0)
     append(postfix_log, lines.block(8, 4))
-    samples = settle(exp, 1.5)
+    samples = settle(exp, 1.0)
     assert status_total(samples) == 8 + EXIM_EVENTS
     assert exp.stop() == 0
 

@@ -154,7 +154,7 @@ def wait_status(exp: ExporterProcess, want: float, timeout: float = 15) -> Sampl
     return exp.wait_for_metrics(lambda s: status_total(s) == want, timeout=timeout)
 
 
-def settle(exp: ExporterProcess, seconds: float = 1.5) -> Samples:
+def settle(exp: ExporterProcess, seconds: float = 1.0) -> Samples:
     """Scrape again after `seconds`: nothing more should arrive (no double count that comes late)."""
     time.sleep(seconds)
     return exp.metrics()
