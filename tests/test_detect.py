@@ -21,27 +21,15 @@ def head(path: Path, size: int = 4096) -> bytes:
     return path.read_bytes()[:size]
 
 
-@pytest.mark.parametrize("directory, expected", [
-    ("exchange_tracking", "exchange_tracking"),
-    ("exchange_protocol", "exchange_protocol"),
-    ("iis_smtp", "iis_smtp"),
-    ("syslog", "syslog"),
-    ("postfix", "syslog"),
-])
-def test_golden_files(directory: str, expected: str):
-    logs = sorted((GOLDEN / directory).glob("*.log"))
-    if not logs:
-        pytest.skip(f"no golden files in {directory} yet")
-    for log in logs:
-        assert detect_format(head(log)) == expected, log.name
+GOLDEN_LOGS = sorted(GOLDEN.glob("*/*.log"))
 
 
-def test_exim_mainlog_files():
-    logs = [p for p in sorted((GOLDEN / "exim").glob("*.log")) if not p.name.startswith("fail2ban")]
-    if not logs:
-        pytest.skip("no exim golden files yet")
-    for log in logs:
-        assert detect_format(head(log)) == "exim", log.name
+@pytest.mark.parametrize("log", GOLDEN_LOGS, ids=[f"{p.parent.name}/{p.name}" for p in GOLDEN_LOGS])
+def test_every_golden_file(log: Path):
+    # A directory named after a format holds that format; every other one holds syslog lines
+    # (the rule of tests/testdata/parsers/README.md).
+    expected = log.parent.name if log.parent.name in FORMATS else "syslog"
+    assert detect_format(head(log)) == expected
 
 
 def test_exim_test_suite_logs_in_the_corpus():
