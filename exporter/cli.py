@@ -167,14 +167,13 @@ def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeCo
 
 
 def _check_names(sources: list[SourceConfig], from_file: int) -> None:
-    try:
-        check_unique_names(sources)
-    except ConfigError as err:
-        index = int(err.field.split("[")[1].split("]")[0])
-        if index < from_file:
-            raise
-        raise ConfigError("--source.path", f"{err.problem}; the names of the flag sources must differ "
-                                           "from the config file's") from None
+    """The config file's names are checked by its loader; a flag source must not reuse one."""
+    check_unique_names(sources[:from_file])
+    taken = {source.name for source in sources[:from_file]}
+    for source in sources[from_file:]:
+        if source.name in taken:
+            flag = "--source.stdin" if source.kind == "stdin" else "--source.path"
+            raise ConfigError(flag, f"{source.name!r} is already the name of a source in the config file")
 
 
 # --- serve -------------------------------------------------------------------------------------

@@ -214,3 +214,10 @@ def test_logfmt_logs(tmp_path: Path, exporter_factory: Factory) -> None:
                         rf'address=127\.0\.0\.1:{exp.port} telemetry_path=/metrics tls=False sources="my mail" '
                         r'version=0\.1\.0', next(line for line in lines if "msg=listening" in line))
     assert any('msg="SIGHUP: sources reloaded" sources="my mail"' in line for line in lines)
+
+
+def test_flag_source_may_not_reuse_a_config_file_name(tmp_path: Path) -> None:
+    cfg = _config(tmp_path / "c.yml", {"sources": [{"name": "mail.log", "path": "/srv/a/mail.log"}]})
+    result = run_exporter(["--config.file", str(cfg), "--source.path", "/srv/b/mail.log", "--config.check"])
+    assert (result.returncode, result.stderr) == \
+        (2, "ndr-exporter: --source.path: 'mail.log' is already the name of a source in the config file\n")
