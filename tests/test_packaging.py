@@ -189,7 +189,7 @@ def test_compose_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> No
     result = subprocess.run([PROMTOOL, "check", "config", str(local)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     for rule_file in sorted(rules_dir.glob("*.yml")):
-        assert f"SUCCESS" in result.stdout and rule_file.name in result.stdout
+        assert "SUCCESS" in result.stdout and rule_file.name in result.stdout
 
 
 def test_compose_alertmanager_routes_to_a_declared_receiver() -> None:

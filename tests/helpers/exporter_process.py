@@ -15,6 +15,7 @@ binds the HTTP port only after the daemon has started its sources.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -82,9 +84,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 def http_get(url: str, *, context: ssl.SSLContext | None = None, auth: tuple[str, str] | None = None,
              headers: Mapping[str, str] | None = None, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
     """GET a URL; returns (status, headers, body) and does not raise on 4xx/5xx."""
-    import base64
-    import urllib.error
-
     req = urllib.request.Request(url, headers=dict(headers or {}))
     if auth is not None:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
