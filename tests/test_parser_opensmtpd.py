@@ -68,3 +68,16 @@ def test_code_like_strings_in_ids_and_addresses_are_not_read():
 def test_never_raises(text):
     result = opensmtpd.parse_message("smtpd", text, None)
     assert result is None or result is UNPARSED or isinstance(result, list)
+
+
+def test_real_opensmtpd_6_8_syslog_output():
+    import time
+    from pathlib import Path
+    from exporter.parsers.syslog import SyslogParser
+    data = (Path(__file__).parent / "testdata" / "parsers" / "opensmtpd" / "real-opensmtpd-6.8.log").read_bytes()
+    result = SyslogParser(now=lambda: time.time()).parse(data)
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (34, 10, 24, 0)
+    assert sorted((e.outcome, e.code or "-", e.reply or "-") for e in result.events) == sorted([
+        ("rejected", "-", "550")] * 4 + [
+        ("bounced", "-", "-"), ("bounced", "5.7.606", "550"), ("bounced", "5.1.1", "550"),
+        ("bounced", "5.7.1", "554"), ("deferred", "4.7.1", "451"), ("delivered", "2.0.0", "250")])
