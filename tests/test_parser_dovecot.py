@@ -65,3 +65,13 @@ def test_agent_as_program_name():
                                  "rejected: Quota exceeded (mailbox for user is full)", 4.0) == [
         StatusEvent("dovecot", "rejected", None, None, None, 4.0)]
     assert dovecot.parse_message("lmtp", "Info: Connect from local", 4.0) is None
+
+
+def test_real_dovecot_2_3_19_lda_syslog_output():
+    import time
+    from pathlib import Path
+    from exporter.parsers.syslog import SyslogParser
+    data = (Path(__file__).parent / "testdata" / "parsers" / "dovecot" / "real-dovecot-2.3.19-lda.log").read_bytes()
+    result = SyslogParser(now=lambda: time.time()).parse(data)
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (21, 3, 18, 0)
+    assert [e.outcome for e in result.events] == ["delivered", "delivered", "rejected"]
