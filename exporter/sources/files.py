@@ -287,8 +287,9 @@ class FileSource:
         self._prefix = re.split(r"[*?\[]", base, maxsplit=1)[0]
         self.tails: list[Tail] = []
         self._restore: list[dict[str, Any]] | None = list(state.get("files", [])) if state else None
-        self._resumed = state is not None   # with a checkpoint, files not in it are new: read from 0
-        self._first_scan = True
+        # start_at applies to the files there at start; with a checkpoint, or once the path was
+        # seen missing, a file not followed yet is new and is read from 0.
+        self._apply_start_at = state is None
         self._errors: dict[str, str] = {}
         self._retry_at: float | None = None
         self._backoff = Backoff()
@@ -388,6 +389,8 @@ class FileSource:
                 following = any(t.gone_since is None for t in self.tails)
                 if not self.is_glob and not following and directory not in self._errors:
                     self._problem(path, err, now, timed)
+                if isinstance(err, FileNotFoundError):
+                    self._apply_start_at = False
                 continue
             if not stat.S_ISREG(st.st_mode):
                 if not self.is_glob:
@@ -401,12 +404,13 @@ class FileSource:
             tail.path = path
             tail.gone_since = None
             seen.add(id(tail))
+            self._apply_start_at = self._apply_start_at and self.is_glob
             self._recovered(path)
         if self.is_glob:
             for tail in self.tails:
                 if id(tail) not in seen and tail.gone_since is None:
                     tail.gone_since = now   # renamed out of the glob or deleted: drain, then close
-        self._first_scan = False
+            self._apply_start_at = False
 
     def _open(self, path: str, now: float, timed: bool) -> Tail | None:
         try:
@@ -414,7 +418,7 @@ class FileSource:
         except OSError as err:
             self._problem(path, err, now, timed)
             return None
-        if self._first_scan and not self._resumed and self.config.start_at == "end":
+        if self._apply_start_at and self.config.start_at == "end":
             start = os.fstat(fd).st_size
         else:
             start = 0
@@ -443,6 +447,9 @@ class FileSource:
             return self._read(tail, emit)
         except OSError as err:   # EIO, ESTALE: a vanished mount
             self._problem(tail.path, err, now, timed)
+            if tail.gone_since is not None:   # already replaced at the path: give it up
+                tail.close()
+                self.tails.remove(tail)
             return False
 
     def _read(self, tail: Tail, emit: Emit) -> bool:
