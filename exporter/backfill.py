@@ -220,7 +220,8 @@ def _summary(history: History, samples: int, path: str, until: float) -> None:
     if history.no_timestamp:
         say(f"left out {history.no_timestamp} events whose line had no time\n")
     if span is not None:
-        say(f"import with: promtool tsdb create-blocks-from openmetrics {path} /var/lib/prometheus/metrics2\n")
+        say(f"import with: promtool tsdb create-blocks-from openmetrics --max-block-duration=24h {path} BLOCKDIR\n"
+            "then move BLOCKDIR/* into Prometheus's data directory (see 'backfill' in the README)\n")
 
 
 def _utc(t: float) -> str:
