@@ -102,8 +102,10 @@ class EximServer:
         check = self.exim("-bV")
         if check.returncode != 0:
             raise RuntimeError(f"exim rejects its config:\n{check.stdout}{check.stderr}")
-        self.process = subprocess.Popen([str(EXIM), "-C", str(self.config), "-bdf", "-oX", str(self.smtp_port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with open(self.root / "daemon-output.log", "wb") as output:
+            self.process = subprocess.Popen(
+                [str(EXIM), "-C", str(self.config), "-bdf", "-oX", str(self.smtp_port)],
+                stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_for_port(self.smtp_port, timeout=20)
         except TimeoutError:
@@ -125,17 +127,7 @@ class EximServer:
 
     def _children_running(self) -> bool:
         """Any exim process using this config (delivery processes outlive the daemon)."""
-        needle = str(self.config).encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                cmdline = (Path("/proc") / pid / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if needle in cmdline and str(EXIM).encode() in cmdline:
-                return True
-        return False
+        return bool(_processes_using(self.config))
 
     # --- the queue ---
     def force_queue_run(self) -> None:
@@ -146,9 +138,9 @@ class EximServer:
 
     def unfinished(self) -> set[str]:
         """Ids of messages that arrived and have not been completed, according to the log."""
-        arrived, completed = set(), set()
-        for msg_id, flag in _STATE.findall(self.log_text()):
-            (arrived if flag == "<=" else completed if flag == "Completed" else set()).add(msg_id)
+        states = _STATE.findall(self.log_text())
+        arrived = {msg_id for msg_id, flag in states if flag == "<="}
+        completed = {msg_id for msg_id, flag in states if flag == "Completed"}
         return arrived - completed
 
     def deferred(self) -> set[str]:
@@ -172,16 +164,22 @@ def wait_settled(server: EximServer, deferred: int, timeout: float = 30) -> None
 
 
 def _delivering(server: EximServer) -> bool:
-    """A delivery process of this instance is still running (the daemon itself excepted)."""
-    needle = str(server.config).encode()
+    """A process of this instance other than the daemon is running (receiving or delivering)."""
     daemon = server.process.pid if server.process else -1
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == daemon:
+    return any(pid != daemon for pid in _processes_using(server.config))
+
+
+def _processes_using(config: Path) -> list[int]:
+    """Pids of the processes whose command line names this config file."""
+    needle = str(config).encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
         try:
-            cmdline = (Path("/proc") / pid / "cmdline").read_bytes()
+            cmdline = (Path("/proc") / entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if needle in cmdline:
-            return True
-    return False
+        if needle in cmdline.split(b"\0"):
+            pids.append(int(entry))
+    return pids

@@ -54,6 +54,8 @@ CASES: list[Case] = [
          log_marks=("=> inbox <inbox@",)),
     Case("unknown local user, refused at RCPT", f"nosuch@{LOCAL_DOMAIN}", ((NONE, REJECTED),),
          log_marks=("rejected RCPT <nosuch@mx.e2e.test>: Unrouteable address",), refused_with=550),
+    Case("temporary refusal at RCPT (ACL defer)", f"tempfail@{LOCAL_DOMAIN}", (("4.7.1", REJECTED),),
+         log_marks=("temporarily rejected RCPT <tempfail@mx.e2e.test>: 451 4.7.1 ",), refused_with=451),
     Case("relay denied to a client outside relay_from_hosts", "someone@example.net", (("5.7.1", REJECTED),),
          log_marks=("rejected RCPT <someone@example.net>: 554 5.7.1 ",), refused_with=554,
          source_address="127.0.0.2"),

@@ -100,6 +100,7 @@ class PostfixServer:
         (self.etc / "transport").write_text(
             "".join(f"{domain} smtp:[127.0.0.1]:{port}\n" for domain, port in self.routes.items()))
         (self.etc / "header_checks").write_text("/^Subject:/ INFO\n")
+        (self.etc / "recipient_access").write_text(f"tempfail@{HOSTNAME} 451 4.7.1 Try again later\n")
         mail = self.root / "mail"
         mail.mkdir(exist_ok=True)
         os.chmod(mail, 0o1777)  # local(8) writes alias files as nobody

@@ -55,6 +55,8 @@ CASES: list[Case] = [
          log_marks=("dsn=2.0.0, status=sent (delivered to file:",)),
     Case("unknown local user, refused by smtpd", f"nosuch@{HOSTNAME}", (("5.1.1", REJECTED),),
          log_marks=("NOQUEUE: reject: RCPT", "550 5.1.1 <nosuch@"), refused_with=550),
+    Case("temporary refusal at RCPT (access map)", f"tempfail@{HOSTNAME}", (("4.7.1", REJECTED),),
+         log_marks=("NOQUEUE: reject: RCPT", "451 4.7.1 <tempfail@"), refused_with=451),
     Case("relay denied to a client outside mynetworks", "someone@example.net", (("5.7.1", REJECTED),),
          log_marks=("554 5.7.1 <someone@example.net>: Relay access denied",), refused_with=554,
          source_address="127.0.0.2"),
