@@ -1,8 +1,8 @@
 """`ndr-exporter demo`: the real daemon following the bundled real Postfix log as it is replayed.
 
-The counters are checked against the per-line table of that log in tests/test_report.py
-(the bundled sample is the same file, byte for byte), not against the exporter's own
-report. That the sample is in a (non-editable) wheel is checked by
+The counters are checked against the per-line table of the sample in tests/test_report.py
+(tests/test_report.py::test_the_tables_match_the_fixtures reads it line by line), not
+against the exporter's own report. That the sample is in a (non-editable) wheel is checked by
 tests/test_packaging.py::test_wheel_holds_the_code_the_data_and_the_command, which
 builds one and looks for every file under exporter/data/.
 """
@@ -15,14 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from tests.helpers.exporter_process import ExporterProcess, REPO, run_exporter, sample, total
-from tests.test_report import POSTFIX_EVENTS, POSTFIX_LINES, POSTFIX_LOG
-
-SAMPLE = REPO / "exporter" / "data" / "samples" / "postfix-demo.log"
-
-
-def test_the_sample_is_the_real_postfix_log() -> None:
-    assert SAMPLE.read_bytes() == POSTFIX_LOG.read_bytes()
+from tests.helpers.exporter_process import ExporterProcess, run_exporter, sample, total
+from tests.test_report import POSTFIX_EVENTS, POSTFIX_LINES
 
 
 def test_one_pass_of_the_sample_gives_its_exact_counts(exporter_factory: Callable[..., ExporterProcess]) -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from exporter.logfiles import LogFileError, disk_position, open_log, parse_file, read_chunks
 
 REPO = Path(__file__).resolve().parents[1]
-POSTFIX_LOG = REPO / "tests" / "testdata" / "real" / "postfix-3.7.11-maillog.log"
+POSTFIX_LOG = REPO / "exporter" / "data" / "samples" / "postfix-demo.log"   # a real Postfix 3.7.11 log
 # `wc -l` gives 205 lines; `grep -c -E 'status=|: reject: '` gives the 39 status lines.
 POSTFIX_LINES = 205
 POSTFIX_STATUS_LINES = 39
