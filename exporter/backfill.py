@@ -19,7 +19,7 @@ takes the latest year that does not put it in the future, so no event is later t
 
 Only ndr_status_codes_total is written: the other series describe the exporter's own work,
 which a backfill does not repeat. Exit status: 0 written, 1 a file could not be read or
-written, 2 bad flags (including output larger than --max-samples).
+written, 2 bad flags (including output larger than --max-samples), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -188,6 +188,8 @@ def main(argv: list[str]) -> int:
     except LogFileError as err:
         print(f"ndr-exporter backfill: cannot read {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:   # Ctrl-C while reading: nothing written, no traceback
+        return 130
 
     samples = history.sample_count()
     if samples > args.max_samples:

@@ -6,7 +6,7 @@ codes with their meanings, and an hourly breakdown (UTC) — as a terminal table
 
 Exit status: 0 when every file was read to its end; 1 when one could not be (missing,
 unreadable, a damaged or cut-off gzip file: nothing is printed on stdout, the error
-names the file); 2 for a bad flag.
+names the file); 2 for a bad flag; 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -191,6 +191,8 @@ def main(argv: list[str]) -> int:
     except LogFileError as err:
         print(f"ndr-exporter report: cannot read {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:   # Ctrl-C on a long run: no traceback
+        return 130
     data = summary.to_json(args.top)
     if args.json:
         json.dump(data, sys.stdout, indent=2)

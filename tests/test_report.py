@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import pty
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -334,10 +335,11 @@ def big_log(tmp_path: Path) -> Path:
     return log
 
 
-def test_progress_bar_under_a_terminal(tmp_path: Path) -> None:
-    log = big_log(tmp_path)
+def under_a_terminal(args: list[str], interrupt_on: bytes | None = None) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stdin, stdout and stderr: (exit status, all it wrote).
+    With interrupt_on, SIGINT is sent as soon as those bytes appear."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(EXPORTER_CMD + ["report", str(log)], stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen(EXPORTER_CMD + args, stdin=slave, stdout=slave, stderr=slave,
                             env=exporter_env(UTC_ENV), cwd=REPO)
     os.close(slave)
     output = b""
@@ -350,12 +352,29 @@ def test_progress_bar_under_a_terminal(tmp_path: Path) -> None:
         if not data:
             break
         output += data
+        if interrupt_on is not None and interrupt_on in output:
+            proc.send_signal(signal.SIGINT)
+            interrupt_on = None
     os.close(master)
-    assert proc.wait(10) == 0
-    text = output.decode()
+    return proc.wait(10), output.decode()
+
+
+def test_progress_bar_under_a_terminal(tmp_path: Path) -> None:
+    log = big_log(tmp_path)
+    status, text = under_a_terminal(["report", str(log)])
+    assert status == 0
     assert f"\r[##############################] 100% {log}" in text
     assert text.count("\r[") >= 2   # drawn more than once as the file is read
     assert "status events: 1560\r\n" in text   # 40 x 39, after the bar was cleared
+
+
+def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    log = tmp_path / "huge.log"
+    log.write_bytes(POSTFIX_LOG.read_bytes() * 800)   # 21 MB: about a second to read
+    status, text = under_a_terminal(["report", str(log)], interrupt_on=b"\r[")
+    assert status == 130
+    assert "Traceback" not in text and "status events" not in text
+    assert text.endswith("\r\x1b[K")   # the bar cleared
 
 
 def test_no_progress_bar_when_piped(tmp_path: Path) -> None:
