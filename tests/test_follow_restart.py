@@ -131,3 +131,28 @@ def test_corrupt_checkpoint_is_logged_and_ignored(tmp_path: Path, exporter_facto
     assert exp.stop() == 0
     exp = exporter_factory(follow_args(log, state, "--start-at", "beginning"))
     assert status_total(settle(exp, 1.0)) == 12    # a good checkpoint again after the first write
+
+
+def test_kill_9_while_draining_a_rotated_file_then_rotate_again(tmp_path: Path, exporter_factory) -> None:
+    """The checkpoint holds the rotated file still being drained and the new one; both rotate on."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "mail.log"
+    log.touch()
+    conf = logrotate_conf(tmp_path, log, ["create", "compress"])
+    args = follow_args(log, tmp_path / "state.json", "--start-at", "beginning")
+    writer = Writer(log, batch=3, interval=0.005)
+    writer.start()
+    exp = exporter_factory(args)
+    time.sleep(0.5)
+    logrotate(conf, tmp_path / "logrotate.state")
+    time.sleep(0.7)                        # checkpointed while the old file is drained
+    exp.stop(signal.SIGKILL)
+    logrotate(conf, tmp_path / "logrotate.state")      # mail.log.1.gz -> .2.gz, mail.log -> .1.gz
+    time.sleep(0.3)
+    exp = exporter_factory(args)
+    time.sleep(0.5)
+    written = writer.stop()
+    samples = wait_status(exp, written, timeout=20)
+    assert counter(samples, "ndr_exporter_rotations_total") == 2
+    assert status_total(settle(exp, 1.0)) == written

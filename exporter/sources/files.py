@@ -195,7 +195,8 @@ class Tail:
 
     def state(self) -> dict[str, Any]:
         return {"path": self.path, "dev": self.dev, "ino": self.ino, "offset": self.offset,
-                "skipping": self.cutter.skipping, "fp": self.fp, "fp_len": self.fp_len}
+                "skipping": self.cutter.skipping, "fp": self.fp, "fp_len": self.fp_len,
+                "rotated": self.gone_since is not None}
 
     def close(self) -> None:
         try:
@@ -551,14 +552,25 @@ class FileSource:
                 current[(st.st_dev, st.st_ino)] = path
             except OSError:
                 pass
+        live = False
+        finished: list[str] = []
         for entry in entries:
             try:
-                self._restore_one(entry, current, emit, now)
+                found = self._restore_one(entry, current, emit, now)
             except (OSError, KeyError, TypeError, ValueError) as err:
                 log.warning("%s: cannot resume %s from the checkpoint: %s", self.name, entry.get("path"), err)
+                continue
+            if found == "":
+                live = True
+            elif found is not None:
+                finished.append(found)
+        if not self.is_glob and not live and finished:
+            self._read_newer(finished, emit, now)
 
     def _restore_one(self, entry: dict[str, Any], current: dict[tuple[int, int], str],
-                     emit: Emit, now: float) -> None:
+                     emit: Emit, now: float) -> str | None:
+        """Resume one checkpointed file: "" when it is still at the path, else the rotated copy
+        it was finished from, or None when it is lost."""
         ident: tuple[int, int] | None = (int(entry["dev"]), int(entry["ino"]))
         offset, fp, fp_len = int(entry["offset"]), str(entry["fp"]), int(entry["fp_len"])
         skipping = bool(entry.get("skipping", False))
@@ -569,34 +581,45 @@ class FileSource:
             if os.fstat(fd).st_size >= offset and (fp_len == 0 or fingerprint(tail.head(fp_len)) == fp):
                 self.tails.append(tail)
                 log.info("%s: resuming %s at offset %d", self.name, path, offset)
-                return
+                return ""
             # Same inode, other content: truncated in place (copytruncate) while we were down, or
             # a new file that got the inode number of the old one. Either way this file is read
             # from 0 (by _scan) and the old content is looked for among the rotated copies.
             tail.close()
             ident = None
-        # Rotated while we were down: finish the old file from the offset, then anything newer.
+        # Rotated while we were down (or already being drained after a rotation at the
+        # checkpoint: then the rotation was counted before): finish it from the offset.
         exclude = set(current) | {(t.dev, t.ino) for t in self.tails}
         rotated = find_rotated(str(entry["path"]), ident, fp, fp_len, exclude)
-        self.metrics.add_rotation(self.name)
+        if not entry.get("rotated"):
+            self.metrics.add_rotation(self.name)
         if rotated is None:
             log.warning("%s: the file checkpointed as %s (inode %d, offset %d) was rotated or truncated "
                         "and no rotated copy of it was found; lines written to it after the checkpoint "
                         "cannot be counted", self.name, entry["path"], int(entry["ino"]), offset)
-            return
+            return None
         log.info("%s: %s was rotated while stopped; finishing %s from offset %d",
                  self.name, entry["path"], rotated, offset)
         self._resume_rotated(rotated, offset, skipping, emit, now)
-        if not self.is_glob:
-            # Only copies named the same way (mail.log.N or mail.log-DATE), so that a stray
-            # mail.log.bak beside mail.log.1 is not taken for a rotated log.
-            numbered = _NUMBERED.search(rotated) is not None
-            names = [n for n in siblings(str(entry["path"])) if (_NUMBERED.search(n) is not None) == numbered]
-            newer = names[names.index(rotated) + 1:] if rotated in names else []
-            for path in newer:
-                self.metrics.add_rotation(self.name)
-                log.info("%s: %s was written and rotated while stopped; reading it", self.name, path)
-                self._resume_rotated(path, 0, False, emit, now)
+        return rotated
+
+    def _read_newer(self, finished: list[str], emit: Emit, now: float) -> None:
+        """Read, from their start, the copies rotated after the newest checkpointed file.
+
+        Only copies named the same way (mail.log.N or mail.log-DATE) count, so that a stray
+        mail.log.bak beside mail.log.1 is not taken for a rotated log.
+        """
+        numbered = _NUMBERED.search(finished[-1]) is not None
+        names = [n for n in siblings(self.pattern) if (_NUMBERED.search(n) is not None) == numbered]
+        known = [names.index(f) for f in finished if f in names]
+        if not known:
+            return
+        for path in names[max(known) + 1:]:
+            if path in finished:
+                continue
+            self.metrics.add_rotation(self.name)
+            log.info("%s: %s was written and rotated while stopped; reading it", self.name, path)
+            self._resume_rotated(path, 0, False, emit, now)
 
     def _resume_rotated(self, path: str, offset: int, skipping: bool, emit: Emit, now: float) -> None:
         if path.endswith(".gz"):
