@@ -4,6 +4,8 @@ The binary is Debian's exim4 (exim4-daemon-light), unpacked by tools/setup.sh un
 .cache/exim4 because the package conflicts with postfix. Everything else lives under one
 directory that the test owns:
 
+    ROOT/bin/exim4       a copy of the binary: deliveries re-execute it as Debian-exim, who
+                         may not be able to reach the repository (a clone under /root)
     ROOT/etc/exim.conf   from templates/exim.conf
     ROOT/etc/ports       "domain: port" for each remote domain (manualroute to 127.0.0.1)
     ROOT/spool/          spool_directory (owned by Debian-exim)
@@ -69,17 +71,23 @@ class EximServer:
 
     log_path = mainlog  # the name both MTA helpers share
 
+    @property
+    def binary(self) -> Path:
+        return self.root / "bin" / "exim4"
+
     # --- configuration ---
     def write_config(self) -> None:
         values = {
             "ROOT": str(self.root),
-            "EXIM": str(EXIM),
+            "EXIM": str(self.binary),
             "SMTP_PORT": str(self.smtp_port),
             "MESSAGE_SIZE_LIMIT": str(MESSAGE_SIZE_LIMIT),
             "RETRY_CUTOFF": self.retry_cutoff,
         }
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
+        self.binary.parent.mkdir(exist_ok=True)
+        shutil.copy2(EXIM, self.binary)  # keeps the set-uid root mode it was unpacked with
         etc = self.root / "etc"
         etc.mkdir(exist_ok=True)
         self.config.write_text(fill_template("exim.conf", values))
@@ -104,7 +112,7 @@ class EximServer:
             raise RuntimeError(f"exim rejects its config:\n{check.stdout}{check.stderr}")
         with open(self.root / "daemon-output.log", "wb") as output:
             self.process = subprocess.Popen(
-                [str(EXIM), "-C", str(self.config), "-bdf", "-oX", str(self.smtp_port)],
+                [str(self.binary), "-C", str(self.config), "-bdf", "-oX", str(self.smtp_port)],
                 stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_for_port(self.smtp_port, timeout=20)
@@ -122,7 +130,7 @@ class EximServer:
 
     def exim(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run the exim binary with this instance's config."""
-        return subprocess.run([str(EXIM), "-C", str(self.config), *args], capture_output=True, text=True,
+        return subprocess.run([str(self.binary), "-C", str(self.config), *args], capture_output=True, text=True,
                               timeout=timeout)
 
     def _children_running(self) -> bool:
