@@ -3,7 +3,8 @@
 The Debian postfix package supplies the programs; everything else lives under one directory
 that the test owns:
 
-    ROOT/etc/      main.cf, master.cf, aliases, transport, header_checks (from templates/)
+    ROOT/etc/      main.cf, master.cf (from templates/), aliases(.db), transport, header_checks,
+                   recipient_access
     ROOT/queue/    queue_directory (Postfix creates the subdirectories on start)
     ROOT/data/     data_directory
     ROOT/mail/     the files local(8) delivers to (aliases "name: /ROOT/mail/name.mbox")
