@@ -32,7 +32,8 @@ from exporter.metrics import Counts, Metrics
 from exporter.parsers.base import Parser
 from exporter.pipeline import process_chunk
 from exporter.sources import Emit, Source
-from exporter.sources.files import DirWatcher, FileSource
+from exporter.sources.files import FileSource
+from exporter.sources.watch import DirWatcher
 
 log = logging.getLogger("ndr_exporter.daemon")
 

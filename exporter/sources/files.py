@@ -1,8 +1,8 @@
 """The file source: follow log files (a path or a glob) through rotation, crashes and restarts.
 
 Part of the source stage (see exporter/sources/__init__.py). Watchdog (inotify)
-reports changes in the directories that hold the files; its handler only sets a
-flag and wakes the daemon's pipeline thread, which then calls poll(). With
+reports changes in the directories that hold the files (watch.py); its handler
+only wakes the daemon's pipeline thread, which then calls poll(). With
 `poll: true` no watch is set and the pipeline polls at poll_interval instead
 (for filesystems that send no events, such as NFS).
 
@@ -21,134 +21,32 @@ every poll the source:
 State for the checkpoint: per file path, device, inode, offset (the end of the
 last complete line read), whether an oversized line is being skipped, and the
 fingerprint. On start these are found again, by inode and fingerprint, at the
-path or among its rotated siblings, so a rotation while the daemon was down is
-followed too.
+path or among its rotated siblings (rotated.py), so a rotation while the daemon
+was down is followed too.
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
 import logging
 import os
 import re
 import stat
-import threading
 import time
 from typing import Any, Callable
-
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
 
 from exporter.config import SourceConfig
 from exporter.metrics import Metrics
 from exporter.parsers.base import Parser
 from exporter.sources import BLOCK_BYTES, DETECT_BYTES, Backoff, Emit, LineCutter, parser_for
+from exporter.sources.rotated import FP_BYTES, NUMBERED, find_rotated, fingerprint, gz_head, siblings
+from exporter.sources.watch import DirWatcher
 
 log = logging.getLogger("ndr_exporter.sources.files")
 
-FP_BYTES = 1024           # the fingerprint covers this much of a file's start (less while it is shorter)
 ROTATE_WAIT = 5.0         # seconds a rotated-away file is still drained before it is closed
 POLL_BUDGET = 16 * BLOCK_BYTES  # bytes read from one file per poll before others get a turn
-
-
-def fingerprint(head: bytes) -> str:
-    return hashlib.sha256(head).hexdigest()
-
-
-# --- watching directories -------------------------------------------------------------------
-
-class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: "DirWatcher", directory: str) -> None:
-        self.watcher = watcher
-        self.directory = directory
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        # Our own reads open and close files: those events say nothing new.
-        if event.event_type in ("opened", "closed_no_write"):
-            return
-        paths = [os.fsdecode(event.src_path)]
-        if getattr(event, "dest_path", ""):
-            paths.append(os.fsdecode(event.dest_path))
-        self.watcher.dispatch(self.directory, paths)
-
-
-class DirWatcher:
-    """One watchdog Observer for all file sources; each directory is watched once."""
-
-    def __init__(self) -> None:
-        self._observer: Any = None   # made at the first watch: polling-only daemons need no inotify
-        self._stopped = False
-        self._lock = threading.Lock()
-        self._watches: dict[str, tuple[Any, tuple[int, int]]] = {}   # dir -> (watch, (dev, ino))
-        self._listeners: dict[str, list[Callable[[list[str]], None]]] = {}
-
-    def stop(self) -> None:
-        with self._lock:
-            observer, self._observer, self._stopped = self._observer, None, True
-        if observer is not None:
-            observer.stop()
-            observer.join(5)
-
-    def _started_observer(self) -> Any:
-        with self._lock:
-            if self._stopped:
-                raise OSError("the directory watcher is stopped")
-            if self._observer is None:
-                self._observer = Observer()
-                self._observer.daemon = True
-                self._observer.start()
-            return self._observer
-
-    def ensure(self, directory: str, listener: Callable[[list[str]], None]) -> None:
-        """Watch directory for listener (again, if it was replaced); OSError when it cannot be watched."""
-        try:
-            st = os.stat(directory)
-        except OSError:
-            self._drop(directory)
-            raise
-        ident = (st.st_dev, st.st_ino)
-        with self._lock:
-            listeners = self._listeners.setdefault(directory, [])
-            if listener not in listeners:
-                listeners.append(listener)
-            current = self._watches.get(directory)
-            if current is not None and current[1] == ident:
-                return
-        self._drop(directory)
-        watch = self._started_observer().schedule(_Handler(self, directory), directory, recursive=False)
-        with self._lock:
-            self._watches[directory] = (watch, ident)
-
-    def _drop(self, directory: str) -> None:
-        with self._lock:
-            current = self._watches.pop(directory, None)
-        if current is not None and self._observer is not None:
-            try:
-                self._observer.unschedule(current[0])
-            except (KeyError, OSError):
-                pass
-
-    def forget(self, listener: Callable[[list[str]], None]) -> None:
-        """Stop telling listener; directories nobody listens to any more are unwatched."""
-        with self._lock:
-            empty = []
-            for directory, listeners in self._listeners.items():
-                if listener in listeners:
-                    listeners.remove(listener)
-                if not listeners:
-                    empty.append(directory)
-            for directory in empty:
-                del self._listeners[directory]
-        for directory in empty:
-            self._drop(directory)
-
-    def dispatch(self, directory: str, paths: list[str]) -> None:
-        with self._lock:
-            listeners = list(self._listeners.get(directory, ()))
-        for listener in listeners:
-            listener(paths)
 
 
 # --- one open file --------------------------------------------------------------------------
@@ -203,70 +101,6 @@ class Tail:
             os.close(self.fd)
         except OSError:
             pass
-
-
-# --- rotated siblings -----------------------------------------------------------------------
-
-_NUMBERED = re.compile(r"\.(\d+)(?:\.gz)?$")
-
-
-def _age_key(name: str) -> tuple[int, int, str]:
-    """Sort key, oldest first: mail.log.3 before mail.log.2 before mail.log.1; else by name (dateext)."""
-    m = _NUMBERED.search(name)
-    if m:
-        return (0, -int(m.group(1)), name)
-    return (1, 0, name)
-
-
-def siblings(path: str) -> list[str]:
-    """Rotated copies of path in its directory (mail.log.1, mail.log.2.gz, mail.log-20240101), oldest first."""
-    directory, base = os.path.split(path)
-    try:
-        names = [n for n in os.listdir(directory) if n.startswith(base) and n != base]
-    except OSError:
-        return []
-    return [os.path.join(directory, n) for n in sorted(names, key=_age_key)]
-
-
-def _gz_head(path: str, n: int) -> bytes:
-    try:
-        with gzip.open(path, "rb") as f:
-            return f.read(n)
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return b""
-
-
-def _file_head(path: str, n: int) -> tuple[bytes, tuple[int, int], int]:
-    """First n bytes, (dev, ino) and size of a plain file; (b"", (0, 0), -1) when it cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            return f.read(n), (st.st_dev, st.st_ino), st.st_size
-    except OSError:
-        return b"", (0, 0), -1
-
-
-def find_rotated(path: str, ident: tuple[int, int] | None, fp: str, fp_len: int,
-                 exclude: set[tuple[int, int]]) -> str | None:
-    """The sibling of path that holds the file known by (dev, ino) and fingerprint.
-
-    A renamed file keeps its inode; a copy (copytruncate) or a compressed file
-    (.gz) does not, so those are known by their first fp_len bytes alone.
-    """
-    by_fp = None
-    for candidate in reversed(siblings(path)):  # newest first
-        if candidate.endswith(".gz"):
-            head, cand_id = _gz_head(candidate, fp_len), (0, 0)
-        else:
-            head, cand_id, _ = _file_head(candidate, fp_len)
-            if cand_id in exclude:
-                continue
-        same_content = fp_len > 0 and len(head) == fp_len and fingerprint(head) == fp
-        if cand_id == ident and (same_content or fp_len == 0):
-            return candidate
-        if same_content and by_fp is None:
-            by_fp = candidate
-    return by_fp
 
 
 # --- the source -----------------------------------------------------------------------------
@@ -609,8 +443,8 @@ class FileSource:
         Only copies named the same way (mail.log.N or mail.log-DATE) count, so that a stray
         mail.log.bak beside mail.log.1 is not taken for a rotated log.
         """
-        numbered = _NUMBERED.search(finished[-1]) is not None
-        names = [n for n in siblings(self.pattern) if (_NUMBERED.search(n) is not None) == numbered]
+        numbered = NUMBERED.search(finished[-1]) is not None
+        names = [n for n in siblings(self.pattern) if (NUMBERED.search(n) is not None) == numbered]
         known = [names.index(f) for f in finished if f in names]
         if not known:
             return
@@ -624,7 +458,7 @@ class FileSource:
     def _resume_rotated(self, path: str, offset: int, skipping: bool, emit: Emit, now: float) -> None:
         if path.endswith(".gz"):
             cutter = LineCutter(self.config.max_line_bytes, skipping)
-            head = _gz_head(path, DETECT_BYTES)
+            head = gz_head(path, DETECT_BYTES)
             parser = parser_for(self.config.format, head)
             if offset > 0:
                 _prime(parser, head)
