@@ -41,7 +41,7 @@ def test_idle_daemon_uses_no_cpu(tmp_path: Path, exporter_factory) -> None:
     append(log, Lines().block(0, 20))
     exp = exporter_factory(follow_args(log, tmp_path / "state.json", "--start-at", "beginning"))
     wait_status(exp, 20)
-    time.sleep(1.5)                      # let the last checkpoint be written
+    time.sleep(1.0)                      # let the last checkpoint be written
     assert exp.proc is not None
     before = cpu_ticks(exp.proc.pid)
     time.sleep(3)
@@ -57,7 +57,7 @@ def test_partial_line_waits_for_its_newline(tmp_path: Path, exporter_factory) ->
     exp = exporter_factory(follow_args(log))
     line = lines.line(0)
     append(log, line[:40])
-    time.sleep(1.5)
+    time.sleep(1.0)
     append(log, line[40:-1])
     samples = settle(exp, 1.0)
     assert status_total(samples) == 0 and lines_read(samples) == 0

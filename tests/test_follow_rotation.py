@@ -50,7 +50,7 @@ def test_logrotate_while_writing(tmp_path: Path, exporter_factory, options: list
     writer.start()
     copytruncate = "copytruncate" in options
     for _ in range(ROTATIONS):
-        time.sleep(0.6)
+        time.sleep(0.4)
         # Lines written between copytruncate's copy and its truncate are lost from the log
         # itself (logrotate documents this), so the writer holds still for that step only.
         # It writes right up to it: the lines not read yet must come from the copy.
