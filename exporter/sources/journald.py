@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
-import tempfile
 import threading
 from typing import Any, Callable
 
@@ -36,11 +35,12 @@ log = logging.getLogger("ndr_exporter.sources.journald")
 JOURNALCTL = "journalctl"
 DEFAULT_UNITS = ("postfix.service", "postfix@*.service", "exim4.service")
 _CURSOR = re.compile(rb'"__CURSOR"\s*:\s*"([^"]+)"')
+STDERR_LINES = 20   # what journalctl says on stderr is logged, up to this many lines a run
 
 
 def journalctl_command(config: SourceConfig, cursor: str | None) -> list[str]:
     """The journalctl command line for a source, resuming after cursor when there is one."""
-    cmd = [JOURNALCTL, "--follow", "--output=json", "--no-pager", "--quiet"]
+    cmd = [JOURNALCTL, "--follow", "--output=json", "--no-pager"]
     if config.journal_file:
         cmd.append(f"--file={config.journal_file}")
     units = list(config.units)
@@ -92,22 +92,24 @@ class JournaldSource(QueuedSource):
         cursor = self.marker
         while not self.closed.is_set():
             cmd = journalctl_command(self.config, cursor)
-            with tempfile.TemporaryFile() as errors:
-                try:
-                    with self._lock:
-                        if self.closed.is_set():
-                            return
-                        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                      stderr=errors)
-                except OSError as err:
-                    log.warning("%s: cannot run %s: %s", self.name, JOURNALCTL, err)
-                    returncode, message = None, str(err)
-                else:
-                    log.info("%s: following the journal: %s", self.name, " ".join(cmd))
-                    cursor = self._read(self._proc, cursor, backoff)
-                    returncode = self._proc.wait()
-                    errors.seek(0)
-                    message = errors.read(2000).decode("utf-8", "replace").strip()
+            try:
+                with self._lock:
+                    if self.closed.is_set():
+                        return
+                    self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                  stderr=subprocess.PIPE)
+            except OSError as err:
+                log.warning("%s: cannot run %s: %s", self.name, JOURNALCTL, err)
+                returncode, message = None, str(err)
+            else:
+                log.info("%s: following the journal: %s", self.name, " ".join(cmd))
+                said: list[str] = []
+                stderr = threading.Thread(target=self._log_stderr, args=(self._proc, said), daemon=True)
+                stderr.start()
+                cursor = self._read(self._proc, cursor, backoff)
+                returncode = self._proc.wait()
+                stderr.join(5)
+                message = said[-1] if said else ""
             if self.closed.is_set():
                 return
             delay = backoff.next_delay()
@@ -115,6 +117,15 @@ class JournaldSource(QueuedSource):
                         self.name, returncode, message or "no message", delay)
             self.put(READ_ERROR, None)
             self.closed.wait(delay)
+
+    def _log_stderr(self, proc: subprocess.Popen[bytes], said: list[str]) -> None:
+        """Log what journalctl says (no permission to read the journal, a bad cursor, ...)."""
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            text = raw.decode("utf-8", "replace").strip()
+            if text and len(said) < STDERR_LINES:
+                said.append(text)
+                log.warning("%s: journalctl: %s", self.name, text)
 
     def _read(self, proc: subprocess.Popen[bytes], cursor: str | None, backoff: Backoff) -> str | None:
         """Pass journalctl's output on until it ends; returns the last cursor seen."""
