@@ -104,22 +104,31 @@ class Daemon:
     # --- the pipeline thread ---
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self._timeout())
-            if self._stopping.is_set():
-                break
-            self._wake.clear()
-            since = time.monotonic() - self._last_poll
-            if since < COALESCE:
-                time.sleep(COALESCE - since)
+            try:
+                self._wake.wait(self._timeout())
+                if self._stopping.is_set():
+                    break
+                self._wake.clear()
+                self._step()
+            except Exception:   # a bug must not stop counting: log it, pause, go on
+                log.exception("pipeline error; carrying on")
+                self._stopping.wait(1.0)
+        try:
             self._apply_reload()
-            if self._poll_all():
-                self._wake.set()
-            if self._dirty and time.monotonic() - self._last_save >= self._gap():
-                self._save()
+            while self._poll_all():   # drain what is there before the last checkpoint
+                pass
+        finally:
+            self._save()
+
+    def _step(self) -> None:
+        since = time.monotonic() - self._last_poll
+        if since < COALESCE:
+            time.sleep(COALESCE - since)   # a burst of events is read in one go
         self._apply_reload()
-        while self._poll_all():   # drain what is there before the last checkpoint
-            pass
-        self._save()
+        if self._poll_all():
+            self._wake.set()
+        if self._dirty and time.monotonic() - self._last_save >= self._gap():
+            self._save()
 
     def _timeout(self) -> float | None:
         times = [t for t in (s.deadline() for s in self._sources.values()) if t is not None]
