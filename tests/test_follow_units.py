@@ -84,7 +84,7 @@ def test_bad_checkpoints_are_logged_and_ignored(tmp_path: Path, caplog: pytest.L
 def test_journalctl_command_and_cursor() -> None:
     source = SourceConfig(name="journal", kind="journald")
     cmd = journalctl_command(source, None)
-    assert "--unit=postfix@*.service" in cmd and "--lines=0" in cmd
+    assert "--unit=postfix@-.service" in cmd and "--lines=0" in cmd
     cmd = journalctl_command(SourceConfig(name="j", kind="journald", identifiers=["postfix/smtp"],
                                           start_at="beginning"), "s=1;i=2")
     assert "--identifier=postfix/smtp" in cmd and "--after-cursor=s=1;i=2" in cmd

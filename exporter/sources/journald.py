@@ -10,7 +10,9 @@ Which entries: the configured units (-u, glob patterns allowed) and/or syslog
 identifiers (-t, exact names such as "postfix/smtp"). journalctl wants both to
 match when both are given. With neither, DEFAULT_UNITS: on Debian and Ubuntu
 every Postfix process runs in postfix@-.service (postfix@INSTANCE.service for
-more instances) and Exim in exim4.service. `journal_file` reads a journal file
+more instances) and Exim in exim4.service. The defaults are exact names: journalctl
+expands a unit glob once, when it starts, to the units the journal has entries of
+so far, and a glob that matches none makes it exit. `journal_file` reads a journal file
 (--file, globs allowed) instead of the system journal.
 
 If journalctl exits, the reason is logged, counted as a read error, and it is
@@ -33,7 +35,7 @@ from exporter.sources.queued import LINES, OVERSIZED, READ_ERROR, QueuedSource
 log = logging.getLogger("ndr_exporter.sources.journald")
 
 JOURNALCTL = "journalctl"
-DEFAULT_UNITS = ("postfix.service", "postfix@*.service", "exim4.service")
+DEFAULT_UNITS = ("postfix.service", "postfix@-.service", "exim4.service")
 _CURSOR = re.compile(rb'"__CURSOR"\s*:\s*"([^"]+)"')
 STDERR_LINES = 20   # what journalctl says on stderr is logged, up to this many lines a run
 
