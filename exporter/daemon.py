@@ -41,6 +41,8 @@ COALESCE = 0.02   # seconds: a burst of file events within this is read in one g
 
 
 class Daemon:
+    """The sources of one ServeConfig, the pipeline thread that counts them, and the checkpoint."""
+
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self._writer = checkpoint.Writer(config.state_file) if config.state_file else None
