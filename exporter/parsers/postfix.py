@@ -102,7 +102,8 @@ def parse_message(program: str, message: str, timestamp: float | None) -> Messag
 def _status_line(message: str, timestamp: float | None) -> MessageResult:
     match = _DELIVERY.match(message)
     if match is not None:
-        return _delivery(match, timestamp)
+        qid, relay, dsn, status, reason = match.group("qid", "relay", "dsn", "status", "reason")
+        return delivery(qid, relay, dsn, status, reason, timestamp)
     match = _EXPIRED.match(message)
     if match is not None:
         return [StatusEvent(MTA, EXPIRED, EXPIRED_CODE, None, None, timestamp, match.group("qid"))]
@@ -111,14 +112,17 @@ def _status_line(message: str, timestamp: float | None) -> MessageResult:
     return None
 
 
-def _delivery(match: re.Match[str], timestamp: float | None) -> MessageResult:
-    outcome = STATUS_OUTCOMES.get(match.group("status"))
+def delivery(qid: str, relay: str, dsn: str, status: str, reason: str | None,
+             timestamp: float | None) -> MessageResult:
+    """The event of one delivery status record, from its fields (also used by the syslog
+    parser's fast path, exporter/parsers/fast_postfix.py, which reads the same fields)."""
+    outcome = STATUS_OUTCOMES.get(status)
     if outcome is None:
         return UNPARSED  # a status word this parser does not know (or a cut-off line)
-    code = match.group("dsn")
+    code = dsn
     if not is_valid_code(code):
         return UNPARSED
-    reason = match.group("reason") or ""
+    reason = reason or ""
     said = _SAID.search(reason)
     if said is not None:
         reply: str | None = said.group("reply")
@@ -127,8 +131,7 @@ def _delivery(match: re.Match[str], timestamp: float | None) -> MessageResult:
         reply = at_start.group("reply") if at_start is not None else None
     if reply is not None and _VALID_REPLY.match(reply) is None:
         reply = None
-    return [StatusEvent(MTA, outcome, code, reply, _relay_host(match.group("relay")),
-                        timestamp, match.group("qid"))]
+    return [StatusEvent(MTA, outcome, code, reply, _relay_host(relay), timestamp, qid)]
 
 
 def _relay_host(relay: str) -> str | None:

@@ -1,0 +1,61 @@
+"""The syslog parser's fast path: a Postfix delivery record in a plain syslog line, in one match.
+
+Part of the parser stage. Most status lines of a Postfix server's log look like this:
+
+    Nov 28 00:00:01 mail01 postfix/smtp[4242]: 3F2A1B7C0D: to=<a@example.org>,
+        relay=mx.example.org[203.0.113.7]:25, delay=0.4, delays=0.01/0/0.2/0.19,
+        dsn=2.0.0, status=sent (250 2.0.0 OK)        (one line in the log)
+
+The general path decodes such a line, splits off its envelope (exporter/envelope.py), looks
+its program up and runs the Postfix parser's patterns on the message (exporter/parsers/
+postfix.py): a dozen Python steps per line. LINE reads the same fields straight from the
+bytes of the chunk in one match; postfix.delivery() then makes the event from them, as
+it does on the general path.
+
+The events are the same, because LINE is the general path's two patterns one after the
+other (envelope._RFC3164, then postfix._DELIVERY), narrowed so that it matches only lines
+both of them match, and captures the same text there:
+  - every character class admits printable ASCII only (" " to "~"). A line with a tab, a
+    carriage return, another control byte or a non-ASCII byte does not match and takes
+    the general path. On printable ASCII, "\\S" and "." of the general path's str patterns
+    are exactly "[!-~]" and "[ -~]" here, and "[^\\s...]" the same set without the space.
+  - the envelope is one shape that can be split only one way: a month name, day and time
+    with no fraction, no BSD priority tag, a host name with no ":", "<", "[" or "]", and a
+    program name holding a "/" (Postfix's, see postfix.claims()) with its [pid]. The
+    general path's envelope pattern splits such a line at the same places, so the message
+    LINE goes on with is the message postfix._DELIVERY sees.
+  - the record's own part is postfix._DELIVERY as it is, ending at the end of the line.
+The caller checks that no other message parser claims the program by its exact name.
+tests/test_fast_path.py compares both paths line by line on generated and real logs.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PRINTABLE = rb"[ -~]"                 # "." on one printable line
+_NOT_SPACE = rb"[!-~]"                 # "\S"
+_NAME = rb"[!-9;-Z\\^-~]"              # "[^\s\[\]:]": not a space, "[", "]" or ":"
+_HOST = rb"[!-9;=-Z\\^-~]"             # the same without "<" (which could start a priority tag)
+_NOT_COMMA = rb"[!-+\--~]"             # "[^,\s]"
+
+LINE = re.compile(
+    # envelope: "Nov 28 00:00:01 mail01 postfix/smtp[4242]: "
+    rb"(?P<stamp>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}[0-9]{1,2}"
+    rb" [0-9]{2}:[0-9]{2}:[0-9]{2}) " + _HOST + rb"+ "
+    rb"(?P<prog>" + _NAME + rb"*/" + _NAME + rb"*)\[[0-9]+\]: "
+    # the delivery record, as postfix._DELIVERY
+    rb"(?P<qid>[0-9A-Za-z]+): to=<" + _PRINTABLE + rb"*?>, (?:orig_to=<" + _PRINTABLE + rb"*?>, )?"
+    rb"relay=(?P<relay>" + _NOT_SPACE + rb"*?), (?:conn_use=[0-9]+, )?"
+    rb"delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, (?:tls=" + _NOT_SPACE + rb"*?, )?"
+    rb"dsn=(?P<dsn>" + _NOT_COMMA + rb"*), status=(?P<status>[A-Za-z-]+)"
+    rb"(?: \((?P<reason>" + _PRINTABLE + rb"*)\))?"
+    rb"(?=\n|\Z)"
+)
+
+
+def fields(match: re.Match[bytes]) -> tuple[str, str, str, str, str, str, str | None]:
+    """(stamp, program, qid, relay, dsn, status, reason) of a LINE match, as text."""
+    stamp, program, qid, relay, dsn, status, reason = match.groups()
+    return (stamp.decode(), program.decode(), qid.decode(), relay.decode(), dsn.decode(), status.decode(),
+            None if reason is None else reason.decode())
