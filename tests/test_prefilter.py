@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.parsers import syslog
-from exporter.parsers.prefilter import CandidateFinder, expand_leading_group, split_alternatives
+from exporter.parsers.prefilter import CandidateFinder, expand_leading_group, group_by_first_byte, split_alternatives
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,6 +33,18 @@ def test_expand_leading_group():
 def test_a_fixed_string_covers_longer_alternatives():
     finder = CandidateFinder([rb"status=", rb"status=[245]\.|dsn="])
     assert [p.pattern for p in finder.patterns] == [rb"status=", rb"dsn="]
+
+
+def test_alternatives_with_the_same_first_byte_are_searched_together():
+    assert group_by_first_byte([rb" 2\.", rb"x", rb" rejected", rb"[ab]c", rb" 4\."]) == [
+        rb"x", rb"[ab]c", rb"\ (?:2\.|rejected|4\.)"]
+    # A quantified first byte, a class, an escape or a group number stays on its own.
+    assert group_by_first_byte([rb"a*b", rb"ab", rb"\.x", rb"\.y", rb"(a)\1", rb"(b)"]) == [
+        rb"a*b", rb"\.x", rb"\.y", rb"(a)\1", rb"(b)", rb"ab"]
+    chunk = b"a 2.0\nno\nb rejected\nc 4.7\n 5.1\n"
+    finder = CandidateFinder([rb" 2\.| rejected", rb" 4\."])
+    assert len(finder.patterns) == 1
+    assert finder.line_starts(chunk) == [0, 9, 20]
 
 
 def real_lines() -> list[bytes]:
