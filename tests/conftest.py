@@ -19,7 +19,7 @@ if str(REPO) not in sys.path:
 from tests.helpers.exporter_process import ExporterProcess  # noqa: E402
 from tests.helpers.prometheus import PrometheusServer  # noqa: E402
 
-CORPUS = Path("/work/shared/eval/public-corpus")
+from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ from tests.helpers.exporter_process import ExporterProcess
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARDS = REPO / "dashboards"
 PROVISIONING = DASHBOARDS / "grafana" / "provisioning"
-CORPUS_POSTFIX = Path("/work/shared/eval/public-corpus/fail2ban/postfix")
+from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
+CORPUS_POSTFIX = CORPUS / "fail2ban" / "postfix"
 
 # dashboards/build.py, loaded under its own name (a pip package called `build` may be installed)
 _spec = importlib.util.spec_from_file_location("ndr_dashboards_build", DASHBOARDS / "build.py")

@@ -14,7 +14,7 @@ from exporter.parsers import FORMATS
 from exporter.parsers.detect import detect_format
 
 GOLDEN = Path(__file__).resolve().parent / "testdata" / "parsers"
-CORPUS = Path("/work/shared/eval/public-corpus")
+from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
 
 
 def head(path: Path, size: int = 4096) -> bytes:

@@ -20,7 +20,8 @@ from tests.helpers.follow import (
     Lines, append, counter, follow_args, logrotate, logrotate_conf, settle, status_total, wait_status,
 )
 
-EXIM_0536 = Path("/work/shared/eval/public-corpus/exim/0536")
+from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
+EXIM_0536 = CORPUS / "exim" / "0536"
 EXIM_EVENTS = 28
 EXCHANGE_FIXTURE = REPO / "tests/testdata/parsers/exchange_tracking/exchange2013_2010.log"
 

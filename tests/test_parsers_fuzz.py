@@ -20,7 +20,7 @@ from exporter.parsers import FORMATS, make_parser
 from exporter.parsers.base import Parser
 
 HERE = Path(__file__).resolve().parent
-CORPUS = Path("/work/shared/eval/public-corpus")
+from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

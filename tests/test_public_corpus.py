@@ -17,7 +17,7 @@ import pytest
 from exporter.parsers.syslog import SyslogParser
 from tests.regen_golden import GOLDEN_NOW, parser_for, split_lines
 
-CORPUS = Path("/work/shared/eval/public-corpus")
+from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
 EXPECT_DIR = Path(__file__).resolve().parent / "corpus_expect"
 
 

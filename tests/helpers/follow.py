@@ -21,7 +21,8 @@ from typing import Iterable
 
 from tests.helpers.exporter_process import ExporterProcess, Samples, sample, total
 
-CORPUS_POSTFIX = Path("/work/shared/eval/public-corpus/fail2ban/postfix")
+from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
+CORPUS_POSTFIX = CORPUS / "fail2ban" / "postfix"
 # Line numbers in that file: NOQUEUE / queue-id rejects with 4.7.1, 5.7.1, 5.1.1, 4.7.25, 5.5.2, 5.7.25.
 TEMPLATE_LINES = (6, 8, 20, 23, 37, 43, 53, 71)
 # A real Postfix line that is not a status line (counted as ignored): line 26 of the same file.
