@@ -97,10 +97,25 @@ class LineCutter:
             self.skipping = True
             tail = b""
         self.rest = tail
-        if len(whole) > self.max_line:
+        if len(whole) > self.max_line and self._may_hold_long_line(whole):
             whole, dropped = self._long_line.subn(b"", whole)
             oversized += dropped
         return whole, oversized
+
+    def _may_hold_long_line(self, whole: bytes) -> bool:
+        """False when no line of whole can be longer than max_line, found with a few find()s.
+
+        A line longer than max_line fully covers at least one of the windows of max_line // 2
+        bytes that start at multiples of that size, so when every window holds a newline no
+        line is too long, and the regex pass over the whole chunk (several ms per MB) is not
+        needed.
+        """
+        step = max(self.max_line // 2, 1)
+        find = whole.find
+        for start in range(0, len(whole) - step + 1, step):
+            if find(b"\n", start, start + step) < 0:
+                return True
+        return False
 
     def finish(self) -> bytes:
         """At the end of a stream that will not grow (stdin EOF): the last line, newline added."""
