@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import platform
 import threading
+from collections import Counter
+from functools import partial
+from operator import attrgetter, is_not, itemgetter
 from typing import Any, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -26,6 +29,10 @@ OVERFLOW_CODE = "overflow"
 DEFAULT_CODE_CAP = 500
 # Fixed code values that never count against the cap: no code logged, a malformed one.
 UNCAPPED_CODES = frozenset({"none", "invalid"})
+# What add_events() reads from each event: the fields the labels come from, and the time.
+_LABEL_FIELDS = itemgetter(0, 1, 2, 3, 4)   # mta, outcome, code, reply, remote
+_TIMESTAMP = attrgetter("timestamp")
+_IS_NOT_NONE = partial(is_not, None)
 
 
 class Counts:
@@ -90,24 +97,47 @@ class Metrics:
     # --- counting (pipeline thread) ---
     def add_event(self, source: str, event: StatusEvent) -> tuple[str, ...]:
         """Count one event; returns the label values (STATUS_LABELS order) it was counted under."""
-        provider = provider_for_host(event.remote)
-        if event.code is None:
-            c = classify_without_code(event.reply, event.outcome)
-        else:
-            c = classify(event.code, event.mta, provider)
-        code = c.code
-        if code not in self._codes_seen and code not in UNCAPPED_CODES:
-            if len(self._codes_seen) >= self.code_cap:
-                self.live.folded += 1
-                code = OVERFLOW_CODE
-                c = c._replace(meaning="code beyond the cardinality cap")
-            else:
-                self._codes_seen.add(code)
-        key = (event.mta, event.outcome, code, c.status_class, c.subject, c.meaning, provider)
-        status = self.live.status
-        status[key] = status.get(key, 0.0) + 1
+        key = self._count(event.mta, event.outcome, event.code, event.reply, event.remote, 1)
         if event.timestamp is not None and event.timestamp > self.live.last_event.get(source, 0.0):
             self.live.last_event[source] = event.timestamp
+        return key
+
+    def add_events(self, source: str, events: list[StatusEvent]) -> None:
+        """Count a chunk's events: the same counts as add_event() for each in turn, in fewer steps.
+
+        Events that differ only in timestamp and queue id are counted under the same labels,
+        so they are tallied first and each distinct one is classified once. The tally keeps
+        the order in which they first appear, so codes meet the cardinality cap in the same
+        order as one by one.
+        """
+        if not events:
+            return
+        tally = Counter(map(_LABEL_FIELDS, events))
+        for (mta, outcome, code, reply, remote), n in tally.items():
+            self._count(mta, outcome, code, reply, remote, n)
+        newest = max(filter(_IS_NOT_NONE, map(_TIMESTAMP, events)), default=None)
+        if newest is not None and newest > self.live.last_event.get(source, 0.0):
+            self.live.last_event[source] = newest
+
+    def _count(self, mta: str, outcome: str, code: str | None, reply: str | None, remote: str | None,
+               n: int) -> tuple[str, ...]:
+        """Add n events of these fields; returns the label values they were counted under."""
+        provider = provider_for_host(remote)
+        if code is None:
+            c = classify_without_code(reply, outcome)
+        else:
+            c = classify(code, mta, provider)
+        label = c.code
+        if label not in self._codes_seen and label not in UNCAPPED_CODES:
+            if len(self._codes_seen) >= self.code_cap:
+                self.live.folded += n
+                label = OVERFLOW_CODE
+                c = c._replace(meaning="code beyond the cardinality cap")
+            else:
+                self._codes_seen.add(label)
+        key = (mta, outcome, label, c.status_class, c.subject, c.meaning, provider)
+        status = self.live.status
+        status[key] = status.get(key, 0.0) + n
         return key
 
     def add_lines(self, source: str, matched: int, ignored: int, unparsed: int, oversized: int = 0) -> None:

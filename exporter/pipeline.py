@@ -15,6 +15,5 @@ def process_chunk(source: str, parser: Parser, chunk: bytes, metrics: Metrics) -
     result = parser.parse(chunk)
     metrics.add_bytes(source, len(chunk))
     metrics.add_lines(source, result.matched, result.ignored, result.unparsed)
-    for event in result.events:
-        metrics.add_event(source, event)
+    metrics.add_events(source, result.events)
     return result
