@@ -46,9 +46,44 @@ def test_queued_and_notes_are_not_status():
                  "msgid=<5.1.1@example.org>, proto=ESMTP, daemon=MTA, relay=c.example [198.51.100.7]") is None
 
 
-def test_expiry_and_invalid_dsn():
-    assert parse(ATTEMPT + "dsn=4.4.7, stat=Cannot send message for 5 days")[0][1:3] == ("expired", "4.4.7")
+def test_expiry_notices_from_a_real_sendmail_8_17():
+    for note in ("DSN", "postmaster notify", "return to sender"):
+        assert parse(f"6AT63sD0015163: 6AT64xI0015232: {note}: Cannot send message for 1 minute") == [
+            StatusEvent("sendmail", "expired", "4.4.7", None, None, 7.0, "6AT63sD0015163")]
+    assert parse("6AT63sKl015160: 6AT63sKk015162: DSN: User unknown") is None  # the bounce itself is the to= line
+
+
+def test_invalid_dsn_is_unparsed():
     assert parse(ATTEMPT + "dsn=5.01.1, stat=User unknown") is UNPARSED
+
+
+def test_reply_field_of_sendmail_8_17_wins():
+    # Real lines (tests/testdata/parsers/sendmail/real-sendmail-8.17.log): stat= is sendmail's
+    # own wording, reply= what the remote said.
+    (event,) = parse("6AT63sKl015160: to=<r550-5.7.606@[127.0.0.2]>, delay=00:00:00, xdelay=00:00:00, "
+                     "mailer=esmtp, pri=120054, relay=[127.0.0.2] [127.0.0.2], dsn=5.7.606, reply=550 5.7.606 "
+                     "Access denied, banned sending IP, stat=User unknown")
+    assert event == StatusEvent("sendmail", "bounced", "5.7.606", "550", "127.0.0.2", 7.0, "6AT63sKl015160")
+    (event,) = parse("6AT63sD0015163: to=<r421-4.4.2@[127.0.0.2]>, delay=00:00:00, xdelay=00:00:00, "
+                     "mailer=esmtp, pri=30049, relay=[127.0.0.2] [127.0.0.2], dsn=4.4.2, reply=421 4.4.2 Service "
+                     "shutting down, closing connection, stat=Deferred: Connection reset by [127.0.0.2]")
+    assert (event.outcome, event.code, event.reply) == ("deferred", "4.4.2", "421")
+    coarse = parse(ATTEMPT + "dsn=4.0.0, reply=421 4.7.0 Try again later, stat=Deferred: Connection reset")
+    assert (coarse[0].code, coarse[0].reply) == ("4.7.0", "421")
+
+
+def test_real_sendmail_8_17_syslog_output():
+    import time
+    from pathlib import Path
+    from exporter.parsers.syslog import SyslogParser
+    data = (Path(__file__).parent / "testdata" / "parsers" / "sendmail" / "real-sendmail-8.17.log").read_bytes()
+    result = SyslogParser(now=lambda: time.time()).parse(data)
+    assert (result.lines, result.matched, result.ignored, result.unparsed) == (26, 12, 14, 0)
+    assert sorted((e.outcome, e.code, e.reply or "-") for e in result.events) == sorted([
+        ("rejected", "5.7.1", "550"), ("rejected", "4.7.1", "451"),
+        ("bounced", "5.7.606", "550"), ("bounced", "5.1.1", "550"),
+        ("deferred", "4.7.1", "451"), ("deferred", "4.7.1", "451"), ("deferred", "4.4.2", "421"),
+        ("deferred", "4.4.2", "421"), ("delivered", "2.0.0", "-")] + [("expired", "4.4.7", "-")] * 3)
 
 
 def test_old_sendmail_without_dsn_goes_by_stat():

@@ -5,6 +5,8 @@ module the message of each line whose program is one of PROGRAMS. Shapes read:
 
     s1P819mk027713: to=<bob@example.net>, delay=00:00:02, xdelay=00:00:01, mailer=esmtp, pri=120,
         relay=mx.example.net. [192.0.2.1], dsn=4.0.0, stat=Deferred: 421 4.7.0 Try again later
+    6AT63sKl015160: to=<r@example.net>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=120054,
+        relay=mx.example.net. [192.0.2.1], dsn=5.7.606, reply=550 5.7.606 Access denied, stat=User unknown
     s1P819mk027713: ruleset=check_rcpt, arg1=<x@example.org>, relay=host.example [192.0.2.9],
         reject=550 5.7.1 <x@example.org>... Relaying denied
     ruleset=check_relay, arg1=..., arg2=192.0.2.9, relay=[192.0.2.9], reject=421 4.3.2 Connection rate limit exceeded.
@@ -12,15 +14,19 @@ module the message of each line whose program is one of PROGRAMS. Shapes read:
 
 Outcome of a to= line: from the class of dsn= (2 delivered, 4 deferred, 5 bounced); a line
 without dsn= (sendmail before 8.10) goes by stat= ("Sent", "Deferred", anything else a
-failure); "stat=queued" is not an attempt and is not counted; "Cannot send message for ..."
-(the queue lifetime ran out) is counted as expired. A to= line lists every recipient of
-one attempt ("to=<a@x>,<b@x>"): each recipient is one event, as each gets its own DSN.
+failure); "stat=queued" is not an attempt and is not counted. A to= line lists every
+recipient of one attempt ("to=<a@x>,<b@x>"): each recipient is one event, as each gets its
+own DSN. When the queue lifetime runs out, sendmail writes "QID: NEWQID: DSN: Cannot send
+message for 5 days" (or "return to sender:", "postmaster notify:") as it returns the
+message: one expired event, with 4.4.7, the code its DSN carries (and the code the Postfix
+parser gives an expiry).
 
-Which code: dsn= is sendmail's own summary of the attempt. When stat= quotes the remote
-server's reply ("Deferred: 421 4.7.0 ..."), that reply's enhanced code is counted instead,
-because it is what the remote said: sendmail often writes a coarse dsn=4.0.0 for a reply
-that carried a precise 4.7.0 (or a provider's own code such as Gmail's 4.7.28). The reply
-code comes from stat= too. Without a quoted reply, dsn= is the code.
+Which code: the remote server's own reply wins. Sendmail 8.17 logs it in reply= ("reply=550
+5.7.606 Access denied"), older versions quote it in stat= ("stat=Deferred: 421 4.7.0 Try
+again later"); its enhanced code is counted, and its 3-digit code is the reply. Only when
+neither holds a code is dsn= used: dsn= is sendmail's summary of the attempt, which can be
+coarse (dsn=4.0.0 beside a quoted 4.7.0, or Gmail's own 4.7.28) while stat= is often
+sendmail's own words ("User unknown" for a remote's 550 5.7.606).
 
 Rejections: a reject= field (rulesets check_relay, check_mail, check_rcpt, check_compat,
 milters) carries the reply sendmail sent: "reject=550 5.7.1 ...".
@@ -45,12 +51,16 @@ from exporter.parsers.smtp_reply import code_at, reply_at
 
 MTA = "sendmail"
 PROGRAMS: tuple[str, ...] = ("sendmail", "sm-mta", "sm-msp-queue", "sm-acceptingconnections", "sm-mta-rx")
-PREFILTER = rb"stat=|reject="  # plain strings: a fast search (exporter/parsers/prefilter.py)
+# Plain strings: a fast search (exporter/parsers/prefilter.py).
+PREFILTER = rb"stat=|reject=|Cannot send message for"
 
 _QUEUE_ID = re.compile(r"([0-9A-Za-z]{8,20}): ")
 _TO = re.compile(r"to=(.*?), (?=[a-z]+=)")
 _DSN = re.compile(r", dsn=")
 _STAT = re.compile(r", stat=")
+_REPLY_FIELD = re.compile(r", reply=")
+_EXPIRY = re.compile(r"[0-9A-Za-z]{8,20}: (?:DSN|return to sender|postmaster notify): Cannot send message for ")
+EXPIRED_CODE = "4.4.7"  # RFC 3463 "delivery time expired": the status sendmail's DSN gives
 _REJECT = re.compile(r"(?:^|, |: )reject=")
 _RELAY = re.compile(
     r"(?:^|, )relay=(?:([^\s,\[\]]+) )?\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]( \(may be forged\))?"
@@ -77,6 +87,8 @@ def _parse(message: str, timestamp: float | None) -> MessageResult:
         if to is None:
             return None  # a stat= on a line that is not about recipients
         return _attempt(message, pos, to.group(1), stat.end(), queue_id, timestamp)
+    if _EXPIRY.match(message, pos):
+        return [StatusEvent(MTA, EXPIRED, EXPIRED_CODE, None, None, timestamp, queue_id)]
     reject = _REJECT.search(message, pos)
     if reject is None:
         return None
@@ -103,9 +115,12 @@ def _attempt(message: str, pos: int, recipients: str, stat_at: int, queue_id: st
         outcome = DEFERRED
     else:
         outcome = BOUNCED
-    if stat.startswith("Cannot send message for"):
-        outcome = EXPIRED
-    reply, code = _quoted_reply(stat)
+    reply = code = None
+    field = _REPLY_FIELD.search(message, pos, stat_at)
+    if field is not None:
+        reply, code = reply_at(message, field.end())
+    if reply is None:
+        reply, code = _quoted_reply(stat)
     if code is None:
         code = dsn_code
     remote = _remote(message, pos, stat_at)
