@@ -232,3 +232,14 @@ def test_real_exim_4_96_rejectlog_counts_each_reject_once():
     assert (result.lines, result.matched, result.ignored, result.unparsed) == (15, 5, 10, 0)
     assert [(e.code, e.reply) for e in result.events] == [
         ("5.7.1", "550"), (None, None), ("4.7.1", "451"), (None, "451"), ("5.7.1", "550")]
+
+
+def test_split_syslog_messages_read_only_the_first_part():
+    # Real lines of tests/testdata/parsers/exim-syslog/real-exim-4.96-syslog.log (messages only).
+    first = ("[1\\11] 2026-11-29 06:06:29 1xXY3R-0004Ta-2x H=(client.b.test) [127.0.0.1] "
+             "F=<someone@example.org> rejected after DATA: 550 5.7.1 Message content rejected")
+    assert [(e.outcome, e.code, e.reply, e.queue_id) for e in exim.parse_message("exim", first, 1.0)] == [
+        ("rejected", "5.7.1", "550", "1xXY3R-0004Ta-2x")]
+    assert exim.parse_message("exim", "[2\\11] Envelope-from: <someone@example.org>", 1.0) is None
+    # A header line of a later part may hold anything, even what looks like a rejection.
+    assert exim.parse_message("exim", "[11/11]   Subject: rejected RCPT <x>: 550 5.1.1 no", 1.0) is None

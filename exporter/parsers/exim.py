@@ -58,9 +58,11 @@ PREFILTER = rb" (?:\*\*|==|=>|->|>>) | rejected"
 # ("1abcDE-00000001234-ABCD").
 MESSAGE_ID = r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{6}-[0-9A-Za-z]{2}|[0-9A-Za-z]{11}-[0-9A-Za-z]{4})"
 
-# What may stand before the message when Exim logs through syslog or journald: its own
-# date (journald keeps it), the pid with log_selector +pid.
+# What may stand before the message when Exim logs through syslog or journald: the part
+# marker of a message Exim split ("[1\\3] " first of three parts, "[3/3] " the last), its own
+# date (Debian's build writes it; journald keeps it), the pid with log_selector +pid.
 _SYSLOG_PREFIX = re.compile(
+    r"(?:\[([0-9]+)[\\/][0-9]+\] )?"
     r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3,6})?(?: [+-][0-9]{4})? )?"
     r"(?:\[[0-9]+\] )?"
 )
@@ -96,7 +98,11 @@ def parse_message(program: str, message: str, timestamp: float | None) -> Messag
     """One syslog message from Exim: events, None (not a status line) or UNPARSED."""
     try:
         prefix = _SYSLOG_PREFIX.match(message)
-        return parse_body(message, prefix.end() if prefix else 0, timestamp)
+        if prefix is None:
+            return parse_body(message, 0, timestamp)
+        if prefix.group(1) is not None and prefix.group(1) != "1":
+            return None  # a later part of a split message: header lines of a rejectlog entry
+        return parse_body(message, prefix.end(), timestamp)
     except Exception:  # a safety net: no input may stop the pipeline
         return UNPARSED
 
