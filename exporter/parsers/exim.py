@@ -59,7 +59,7 @@ PREFILTER = rb" (?:\*\*|==|=>|->|>>) | rejected"
 MESSAGE_ID = r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{6}-[0-9A-Za-z]{2}|[0-9A-Za-z]{11}-[0-9A-Za-z]{4})"
 
 # What may stand before the message when Exim logs through syslog or journald: the part
-# marker of a message Exim split ("[1\\3] " first of three parts, "[3/3] " the last), its own
+# marker of a message Exim split ("[1\3] " first of three parts, "[3/3] " the last), its own
 # date (Debian's build writes it; journald keeps it), the pid with log_selector +pid.
 _SYSLOG_PREFIX = re.compile(
     r"(?:\[([0-9]+)[\\/][0-9]+\] )?"
