@@ -65,7 +65,7 @@ def test_deferrals_without_reply_and_expiry():
     lines = _lines("shapes.log")
     assert [(e.outcome, e.code, e.reply) for e in _one(lines[3])] == [("deferred", None, None)]
     assert _one(lines[4]) == []  # "retry time not reached": the queue run made no attempt
-    assert [(e.outcome, e.code, e.reply) for e in _one(lines[5])] == [("expired", None, None)]
+    assert [(e.outcome, e.code, e.reply) for e in _one(lines[5])] == [("expired", "4.4.7", None)]
 
 
 def test_deliveries_read_the_confirmation_and_suppressed_is_not_counted():
@@ -222,7 +222,7 @@ def test_real_exim_4_96_mainlog():
         ("deferred", "4.7.1", "451"): 2,
         ("bounced", "5.7.606", "550"): 1, ("bounced", "5.7.1", "554"): 1, ("bounced", "5.1.1", "550"): 2,
         ("delivered", "2.0.0", "250"): 3, ("delivered", None, None): 8,  # bounces to :blackhole:
-        ("expired", None, None): 4,
+        ("expired", "4.4.7", None): 4,
     }
     assert {e.remote for e in result.events if e.outcome != "delivered" or e.code} == {"127.0.0.1", None}
 

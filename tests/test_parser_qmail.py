@@ -34,7 +34,7 @@ def test_qmail_own_code_and_local_success():
 def test_multilog_label_and_expiry():
     events = parse("@400000006929b7a01d2c3f00 delivery 9: failure: I'm_not_going_to_try_again;"
                    "_this_message_has_been_in_the_queue_too_long./")
-    assert [(e.outcome, e.code) for e in events] == [("expired", None)]
+    assert [(e.outcome, e.code) for e in events] == [("expired", "4.4.7")]
 
 
 def test_code_like_text_elsewhere_is_not_read():

@@ -11,8 +11,8 @@ stamp. The message is what Exim writes to its mainlog after the date:
     H=client.example.org [198.51.100.7] F=<a@example.org> rejected RCPT <b@example.net>: 550 5.7.1 relay not permitted
 
 What counts, and as what:
-  "**"              bounced; "expired" when Exim gave up because the retry time ran out
-                    ("retry timeout exceeded")
+  "**"              bounced; "expired" (code 4.4.7) when Exim gave up because the retry
+                    time ran out ("retry timeout exceeded")
   "=="              deferred; not counted when the text is "retry time not reached": Exim
                     writes that on every queue run while it waits, without an attempt
   "=>" "->" ">>"    delivered (first address, further addresses of the same delivery,
@@ -91,6 +91,9 @@ _SMTP_ERROR = re.compile(
 _MESSAGE_START = re.compile(r'(?:[^":]|"[^"]*"|:(?! ))*: ')
 _NOT_ATTEMPTED = "retry time not reached"
 _EXPIRY_WORDS = ("retry timeout exceeded", "retry time not reached for any host after a long failure")
+# RFC 3463 "delivery time expired", given to every expiry (the Postfix and sendmail parsers
+# do the same), as Exim logs no code when it gives up.
+EXPIRED_CODE = "4.4.7"
 _OUTCOMES = {"**": BOUNCED, "==": DEFERRED, "=>": DELIVERED, "->": DELIVERED, ">>": DELIVERED}
 
 
@@ -152,6 +155,8 @@ def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | 
                 fields_end = start.end()
         if outcome == BOUNCED and any(word in text for word in _EXPIRY_WORDS):
             outcome = EXPIRED
+            if code is None:
+                code = EXPIRED_CODE
     host = _HOST_FIELD.search(text, pos, fields_end)
     if host is not None:
         remote = host.group(1) or host.group(2)

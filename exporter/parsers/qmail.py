@@ -14,7 +14,8 @@ TAI64N label ("@4000000065... delivery 1: ..."); both are skipped. Shapes read:
 
 qmail-send writes the report of qmail-remote/qmail-local with "_" for each space and "/"
 for each line break. success -> delivered, deferral -> deferred, failure -> bounced, or
-expired when qmail gave up because the message stayed in the queue too long.
+expired (code 4.4.7, as no code is logged) when qmail gave up because the message stayed
+in the queue too long.
 
 Which code: the remote server's reply after "Remote host said: " (reply code and enhanced
 code); else qmail's own code in "(#5.1.1)", which qmail-local and qmail-remote append to
@@ -49,6 +50,7 @@ _REMOTE = re.compile(r"(?:^|/|Connected to |Giving up on )(" + _IPV4 + r")(?=[ .
 _SAID = "Remote host said: "
 _QMAIL_CODE = re.compile(r"\(#([245]\.[0-9]{1,3}\.[0-9]{1,3})\)")
 _TOO_LONG = "this message has been in the queue too long"
+EXPIRED_CODE = "4.4.7"  # RFC 3463 "delivery time expired", as the other parsers give an expiry
 _RBL_REPLY = re.compile(r"(" + _IPV4 + r") pid [0-9]+(?: [^\s:]+)?: ")
 _RBL_BLOCKED = re.compile(r"\S+ blocked (" + _IPV4 + r") ")
 
@@ -88,6 +90,7 @@ def _delivery(report: str, outcome: str, timestamp: float | None) -> MessageResu
             code = code_at(own.group(1))
     if outcome == BOUNCED and _TOO_LONG in report:
         outcome = EXPIRED
+        code = code or EXPIRED_CODE
     remote = _REMOTE.search(report)
     return [StatusEvent(MTA, outcome, code, reply, remote.group(1) if remote else None, timestamp)]
 
