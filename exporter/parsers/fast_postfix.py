@@ -8,9 +8,11 @@ Part of the parser stage. Most status lines of a Postfix server's log look like 
 
 The general path decodes such a line, splits off its envelope (exporter/envelope.py), looks
 its program up and runs the Postfix parser's patterns on the message (exporter/parsers/
-postfix.py): a dozen Python steps per line. LINE reads the same fields straight from the
-bytes of the chunk in one match; postfix.delivery() then makes the event from them, as
-it does on the general path.
+postfix.py): a dozen Python steps per line. LINE reads the same fields from the chunk in
+one match; postfix.delivery() then makes the event from them, as it does on the general
+path. The syslog parser decodes the chunk once as Latin-1 for it (one character per byte,
+so offsets stay those of the bytes, at memory speed); LINE admits printable ASCII only, and
+there Latin-1 and UTF-8 give the same text.
 
 The events are the same, because LINE is the general path's two patterns one after the
 other (envelope._RFC3164, then postfix._DELIVERY), narrowed so that it matches only lines
@@ -33,29 +35,24 @@ from __future__ import annotations
 
 import re
 
-_PRINTABLE = rb"[ -~]"                 # "." on one printable line
-_NOT_SPACE = rb"[!-~]"                 # "\S"
-_NAME = rb"[!-9;-Z\\^-~]"              # "[^\s\[\]:]": not a space, "[", "]" or ":"
-_HOST = rb"[!-9;=-Z\\^-~]"             # the same without "<" (which could start a priority tag)
-_NOT_COMMA = rb"[!-+\--~]"             # "[^,\s]"
+_PRINTABLE = r"[ -~]"                 # "." on one printable line
+_NOT_SPACE = r"[!-~]"                 # "\S"
+_NAME = r"[!-9;-Z\\^-~]"              # "[^\s\[\]:]": not a space, "[", "]" or ":"
+_HOST = r"[!-9;=-Z\\^-~]"             # the same without "<" (which could start a priority tag)
+_NOT_COMMA = r"[!-+\--~]"             # "[^,\s]"
 
 LINE = re.compile(
     # envelope: "Nov 28 00:00:01 mail01 postfix/smtp[4242]: "
-    rb"(?P<stamp>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}[0-9]{1,2}"
-    rb" [0-9]{2}:[0-9]{2}:[0-9]{2}) " + _HOST + rb"+ "
-    rb"(?P<prog>" + _NAME + rb"*/" + _NAME + rb"*)\[[0-9]+\]: "
+    r"(?P<stamp>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}[0-9]{1,2}"
+    r" [0-9]{2}:[0-9]{2}:[0-9]{2}) " + _HOST + r"+ "
+    r"(?P<prog>" + _NAME + r"*/" + _NAME + r"*)\[[0-9]+\]: "
     # the delivery record, as postfix._DELIVERY
-    rb"(?P<qid>[0-9A-Za-z]+): to=<" + _PRINTABLE + rb"*?>, (?:orig_to=<" + _PRINTABLE + rb"*?>, )?"
-    rb"relay=(?P<relay>" + _NOT_SPACE + rb"*?), (?:conn_use=[0-9]+, )?"
-    rb"delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, (?:tls=" + _NOT_SPACE + rb"*?, )?"
-    rb"dsn=(?P<dsn>" + _NOT_COMMA + rb"*), status=(?P<status>[A-Za-z-]+)"
-    rb"(?: \((?P<reason>" + _PRINTABLE + rb"*)\))?"
-    rb"(?=\n|\Z)"
+    r"(?P<qid>[0-9A-Za-z]+): to=<" + _PRINTABLE + r"*?>, (?:orig_to=<" + _PRINTABLE + r"*?>, )?"
+    r"relay=(?P<relay>" + _NOT_SPACE + r"*?), (?:conn_use=[0-9]+, )?"
+    r"delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, (?:tls=" + _NOT_SPACE + r"*?, )?"
+    r"dsn=(?P<dsn>" + _NOT_COMMA + r"*), status=(?P<status>[A-Za-z-]+)"
+    r"(?: \((?P<reason>" + _PRINTABLE + r"*)\))?"
+    r"(?=\n|\Z)",
+    re.ASCII,
 )
-
-
-def fields(match: re.Match[bytes]) -> tuple[str, str, str, str, str, str, str | None]:
-    """(stamp, program, qid, relay, dsn, status, reason) of a LINE match, as text."""
-    stamp, program, qid, relay, dsn, status, reason = match.groups()
-    return (stamp.decode(), program.decode(), qid.decode(), relay.decode(), dsn.decode(), status.decode(),
-            None if reason is None else reason.decode())
+# LINE's groups, in order: stamp, prog, qid, relay, dsn, status, reason (None when absent).

@@ -122,6 +122,7 @@ class SyslogParser:
         matched = unparsed = 0
         size = len(chunk)
         starts = _CANDIDATES.line_starts(chunk)
+        text = chunk.decode("latin-1")  # for the fast path: one character per byte, offsets kept
         next_start = 0
         pos = 0
         while pos < size:
@@ -138,7 +139,7 @@ class SyslogParser:
                     break
                 start = starts[next_start]
                 next_start += 1
-                fast = _FAST_LINE(chunk, start)
+                fast = _FAST_LINE(text, start)
                 if fast is not None:
                     end = fast.end()
                     result = self._fast(fast, clock)
@@ -189,13 +190,13 @@ class SyslogParser:
             return UNPARSED
 
     @staticmethod
-    def _fast(match: re.Match[bytes], clock: envelope.YearClock) -> MessageResult:
+    def _fast(match: re.Match[str], clock: envelope.YearClock) -> MessageResult:
         """The result of a line the fast path matched: what _line() gives for it, in fewer steps."""
         try:
-            stamp, program, qid, relay, dsn, status, reason = fast_postfix.fields(match)
+            stamp, program, qid, relay, dsn, status, reason = match.groups()
             if program in _PROGRAMS:
                 # Claimed by its exact name (maybe not by Postfix): the general path decides.
-                return SyslogParser._dispatch(envelope.split(match.group().decode(), clock))
+                return SyslogParser._dispatch(envelope.split(match.group(), clock))
             return postfix.delivery(qid, relay, dsn, status, reason, clock.stamp(stamp))
         except Exception:  # noqa: BLE001 - as in _line()
             return UNPARSED
