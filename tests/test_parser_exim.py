@@ -243,3 +243,10 @@ def test_split_syslog_messages_read_only_the_first_part():
     assert exim.parse_message("exim", "[2\\11] Envelope-from: <someone@example.org>", 1.0) is None
     # A header line of a later part may hold anything, even what looks like a rejection.
     assert exim.parse_message("exim", "[11/11]   Subject: rejected RCPT <x>: 550 5.1.1 no", 1.0) is None
+
+
+def test_host_named_after_the_word_rejected():
+    # Real line 25 of real-e2e-exim-4.96-mainlog.log (Exim 4.96, SIZE over message_size_limit).
+    line = _lines("real-e2e-exim-4.96-mainlog.log")[24]
+    assert b"rejected MAIL FROM:" in line
+    assert [(e.outcome, e.code, e.reply, e.remote) for e in _one(line)] == [("rejected", None, None, "127.0.0.1")]

@@ -177,5 +177,7 @@ def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | Non
     if reply is None and rejected.group(1):
         reply = _TEMPORARY_REPLY
     host = _HOST_FIELD.search(text, pos, rejected.start() + 1)
+    if host is None:  # "rejected MAIL FROM:<a> H=(helo) [ip]: message too big" names it after
+        host = _HOST_FIELD.search(text, after, colon if colon >= 0 else len(text))
     remote = (host.group(1) or host.group(2)) if host is not None else None
     return [StatusEvent(MTA, REJECTED, code, reply, remote, timestamp, queue_id)]
