@@ -10,7 +10,7 @@ exceeded", a connection refused is "defer (111): Connection refused", a local de
 
 Expiry: the retry rule for every other error is F,RETRY_CUTOFF,1s. Deferred messages wait
 until they have been failing for longer than that; then `exim -qff` tries each once more
-(deferred again) and gives up ("** address: retry timeout exceeded", counted as expired).
+(deferred again) and gives up ("** address: retry timeout exceeded", counted as expired, code 4.4.7).
 Each failure sends a bounce message to the sender, delivered locally ("=> sender <...>").
 """
 
@@ -27,7 +27,7 @@ from tests.e2e.scenario import (
 
 RETRY_CUTOFF = 6  # seconds; see the module docstring
 NOTICE = (NONE, DELIVERED)  # the bounce message, delivered to the sender's mailbox file
-EXPIRY = (NONE, EXPIRED)    # "** address: retry timeout exceeded" names no code
+EXPIRY = ("4.4.7", EXPIRED)   # "** address: retry timeout exceeded" names no code; counted as 4.4.7 like Postfix's expiries
 
 
 def _remote_bounce(reply: str, code: str, name: str, stage: str = "r") -> Case:
