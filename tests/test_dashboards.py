@@ -282,7 +282,7 @@ def test_provisioning_yaml():
     assert providers["apiVersion"] == 1
     (provider,) = providers["providers"]
     assert provider["type"] == "file" and provider["options"]["path"]
-    alerts = yaml.safe_load((PROVISIONING / "alerting" / "ndr-alerts.yml").read_text())
+    alerts = yaml.safe_load((PROVISIONING / "alerting" / "ndr-alerts.json").read_text())
     assert alerts["apiVersion"] == 1
     for group in alerts["groups"]:
         assert group["folder"] and group["name"] and group["interval"]
@@ -298,7 +298,7 @@ def test_provisioning_yaml():
 
 
 def test_grafana_alerts_are_the_prometheus_alerts():
-    doc = yaml.safe_load((PROVISIONING / "alerting" / "ndr-alerts.yml").read_text())
+    doc = yaml.safe_load((PROVISIONING / "alerting" / "ndr-alerts.json").read_text())
     grafana = {r["title"]: r for g in doc["groups"] for r in g["rules"]}
     prometheus = {r["alert"]: r for r in prometheus_alerts()}
     assert set(grafana) == set(prometheus)

@@ -236,8 +236,8 @@ def test_grafana_gets_the_repository_provisioning_and_dashboards() -> None:
     assert {ds["url"] for ds in compose_ds} == {"http://prometheus:9090"}
     # and the provisioned alert rules query a data source that exists
     uids = {ds["uid"] for ds in compose_ds}
-    for alert_file in sorted((shipped / "alerting").glob("*.y*ml")):
-        queried = set(re.findall(r"datasourceUid:\s*(\S+)", alert_file.read_text())) - {"__expr__"}
+    for alert_file in sorted((shipped / "alerting").glob("*.json")):
+        queried = set(re.findall(r'"datasourceUid": "([^"]+)"', alert_file.read_text())) - {"__expr__"}
         assert queried <= uids, f"{alert_file.name} queries {queried - uids}"
 
 
