@@ -5,7 +5,7 @@ exporter/envelope.YearClock works out new seconds from their minute. Both are sh
 of a slower general path, so both are compared with it here: the same events (every
 field, timestamps included) and the same line counts, chunk by chunk and line by line,
 on the generated benchmark log, the real Postfix captures and the golden inputs, and on
-delivery records built to sit on the edges of the fast pattern (tabs, carriage returns,
+delivery records and rejects built to sit on the edges of the fast pattern (tabs, carriage returns,
 non-ASCII bytes, odd hosts and programs, addresses holding ">, ").
 """
 
@@ -136,8 +136,27 @@ def delivery_lines(draw: st.DrawFn) -> bytes:
     return "".join(parts).encode("utf-8") + b"\n"
 
 
+CLIENTS = mostly(["unknown[198.51.100.9]", "mail.example.com[198.51.100.9]", "[198.51.100.9]:4321"],
+                 st.sampled_from(["unknown[]", "x", "a:b[1]"]) | ODD_TEXT)
+REJECT_TEXTS = mostly(
+    ["554 5.7.1 <b@example.org>: Relay access denied; from=<a@x> to=<b@example.org> proto=ESMTP helo=<h>",
+     "450 4.7.1 Client host rejected: cannot find your hostname", "550-5.7.26 unauthenticated",
+     "5.7.1 milter says no", "too many connections", "421 busy"],
+    st.sampled_from(["999 9.9.9 x", "550 5.1 x", "554 5.7.1 status=sent", "", "550 5.7.1000 x"]) | ODD_TEXT)
+
+
+@st.composite
+def reject_lines(draw: st.DrawFn) -> bytes:
+    qid = draw(mostly(["NOQUEUE", "3F2A1B7C0D"], st.sampled_from(["", "a-b"])))
+    action = draw(mostly(["reject", "milter-reject"], st.sampled_from(["reject_warning", "hold"])))
+    stage = draw(mostly(["RCPT", "CONNECT", "END-OF-MESSAGE"], st.sampled_from(["rcpt", "", "R1"])))
+    line = (f"{draw(STAMPS)} {draw(HOSTS)} {draw(PROGRAMS)}[{draw(PIDS)}]: "
+            f"{qid}: {action}: {stage} from {draw(CLIENTS)}: {draw(REJECT_TEXTS)}{draw(ENDS)}")
+    return line.encode("utf-8") + b"\n"
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(delivery_lines(), min_size=1, max_size=4))
+@given(st.lists(delivery_lines() | reject_lines(), min_size=1, max_size=4))
 def test_edge_records_same(lines: list[bytes]) -> None:
     assert_same(b"".join(lines))
     for line in lines:

@@ -149,12 +149,7 @@ def _relay_host(relay: str) -> str | None:
 def _reject_line(message: str, timestamp: float | None) -> MessageResult:
     match = _REJECT.match(message)
     if match is not None:
-        reply, code, ok = _reply_and_code(match.group("text"))
-        if not ok:
-            return UNPARSED
-        qid = match.group("qid")
-        return [StatusEvent(MTA, REJECTED, code, reply, _client_host(match.group("client")),
-                            timestamp, None if qid == "NOQUEUE" else qid)]
+        return reject(match.group("qid"), match.group("client"), match.group("text"), timestamp)
     match = _CONTENT_REJECT.match(message)
     if match is not None:
         code_match = _CODE_TEXT.match(match.group("text"))
@@ -165,6 +160,16 @@ def _reject_line(message: str, timestamp: float | None) -> MessageResult:
     if ": reject: " in message or ": milter-reject: " in message:
         return UNPARSED
     return None
+
+
+def reject(qid: str, client: str, text: str, timestamp: float | None) -> MessageResult:
+    """The event of one smtpd/postscreen reject (or milter-reject), from its fields (also used
+    by the syslog parser's fast path, exporter/parsers/fast_postfix.py)."""
+    reply, code, ok = _reply_and_code(text)
+    if not ok:
+        return UNPARSED
+    return [StatusEvent(MTA, REJECTED, code, reply, _client_host(client), timestamp,
+                        None if qid == "NOQUEUE" else qid)]
 
 
 def _reply_and_code(text: str) -> tuple[str | None, str | None, bool]:
