@@ -119,8 +119,7 @@ def delivery(qid: str, relay: str, dsn: str, status: str, reason: str | None,
     outcome = STATUS_OUTCOMES.get(status)
     if outcome is None:
         return UNPARSED  # a status word this parser does not know (or a cut-off line)
-    code = dsn
-    if not is_valid_code(code):
+    if not is_valid_code(dsn):
         return UNPARSED
     reason = reason or ""
     said = _SAID.search(reason)
@@ -131,7 +130,7 @@ def delivery(qid: str, relay: str, dsn: str, status: str, reason: str | None,
         reply = at_start.group("reply") if at_start is not None else None
     if reply is not None and _VALID_REPLY.match(reply) is None:
         reply = None
-    return [StatusEvent(MTA, outcome, code, reply, _relay_host(relay), timestamp, qid)]
+    return [StatusEvent(MTA, outcome, dsn, reply, _relay_host(relay), timestamp, qid)]
 
 
 def _relay_host(relay: str) -> str | None:
