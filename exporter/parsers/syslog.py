@@ -85,6 +85,7 @@ def candidate_finder(modules: list[ModuleType]) -> CandidateFinder:
 
 _MODULES = load_message_parsers()
 _PROGRAMS = program_table(_MODULES)
+_QMAIL_DELIVERY = re.compile(r"delivery \d+: ")
 _CANDIDATES = candidate_finder(_MODULES)
 _CANDIDATE = _CANDIDATES.any  # the same test for one line at a time
 _FAST_LINE = fast_postfix.LINE.match  # the commonest status line, read in one step
@@ -217,6 +218,9 @@ class SyslogParser:
             parse = _PROGRAMS.get(program)
             if parse is None and "/" in program:
                 parse = postfix.parse_message
+        elif _QMAIL_DELIVERY.match(found.message):
+            # multilog writes qmail-send's reports with no program name: "@4000… delivery 1: …"
+            parse = _PROGRAMS.get("qmail-send")
         if parse is None:
             parse = generic.parse_message
         return parse(program or "", found.message, found.timestamp)
