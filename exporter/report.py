@@ -49,20 +49,23 @@ class Summary:
     by_hour: dict[int, Counter] = field(default_factory=dict)
     no_timestamp: int = 0   # events whose line had no time: in every count but by_hour
 
-    def add(self, event: StatusEvent) -> None:
-        c, provider = describe(event)
-        self.by_outcome[event.outcome] += 1
-        self.by_class[c.status_class] += 1
-        self.by_subject[c.subject] += 1
-        self.by_mta[event.mta] += 1
-        self.by_provider[provider] += 1
-        key = (c.code, c.status_class, c.subject, c.meaning, c.source)
-        self.codes.setdefault(key, Counter())[event.outcome] += 1
-        if event.timestamp is not None:
-            hour = int(event.timestamp // 3600) * 3600
-            self.by_hour.setdefault(hour, Counter())[event.outcome] += 1
-        else:
-            self.no_timestamp += 1
+    def add_events(self, events: list[StatusEvent]) -> None:
+        """Count a chunk's events: alike events are grouped first, so each kind is classified once."""
+        kinds = Counter((e.mta, e.outcome, e.code, e.reply, e.remote,
+                         None if e.timestamp is None else int(e.timestamp // 3600) * 3600) for e in events)
+        for (mta, outcome, code, reply, remote, hour), n in kinds.items():
+            c, provider = describe(StatusEvent(mta, outcome, code, reply, remote))
+            self.by_outcome[outcome] += n
+            self.by_class[c.status_class] += n
+            self.by_subject[c.subject] += n
+            self.by_mta[mta] += n
+            self.by_provider[provider] += n
+            key = (c.code, c.status_class, c.subject, c.meaning, c.source)
+            self.codes.setdefault(key, Counter())[outcome] += n
+            if hour is not None:
+                self.by_hour.setdefault(hour, Counter())[outcome] += n
+            else:
+                self.no_timestamp += n
 
     def to_json(self, top: int) -> dict[str, Any]:
         codes = sorted(self.codes.items(), key=lambda item: (-sum(item[1].values()), item[0][0]))
@@ -100,8 +103,7 @@ def summarise(paths: list[str], fmt: str = "auto", progress: ProgressBar | None 
                 summary.lines["matched"] += result.matched
                 summary.lines["ignored"] += result.ignored
                 summary.lines["unparsed"] += result.unparsed
-                for event in result.events:
-                    summary.add(event)
+                summary.add_events(result.events)
             if progress is not None:
                 progress.file_done(path)
     finally:
