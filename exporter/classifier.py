@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from exporter.codes import is_valid_code
+from exporter.providers import provider_for_host
 
 CLASSES = {"2": "success", "4": "transient", "5": "permanent"}
 SUBJECTS = {
@@ -253,3 +254,12 @@ def _classify_without_code(reply: str | None, outcome: str) -> Classification:
         cls = {"delivered": "success", "deferred": "transient"}.get(outcome, "permanent")
     return Classification("none", cls, "other", NO_CODE_MEANING, "project",
                           "The line carried no enhanced status code; the class comes from the reply or the outcome.")
+
+
+def classify_event(mta: str, outcome: str, code: str | None, reply: str | None,
+                   remote: str | None) -> tuple[Classification, str]:
+    """An event's classification and its remote's provider, as the metrics and the report label it."""
+    provider = provider_for_host(remote)
+    if code is None:
+        return classify_without_code(reply, outcome), provider
+    return classify(code, mta, provider), provider

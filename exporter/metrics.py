@@ -19,9 +19,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.classifier import classify, classify_without_code
+from exporter.classifier import classify_event
 from exporter.events import StatusEvent
-from exporter.providers import provider_for_host
 
 STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provider")
 LINE_RESULTS = ("matched", "ignored", "unparsed", "oversized")
@@ -122,11 +121,7 @@ class Metrics:
     def _count(self, mta: str, outcome: str, code: str | None, reply: str | None, remote: str | None,
                n: int) -> tuple[str, ...]:
         """Add n events of these fields; returns the label values they were counted under."""
-        provider = provider_for_host(remote)
-        if code is None:
-            c = classify_without_code(reply, outcome)
-        else:
-            c = classify(code, mta, provider)
+        c, provider = classify_event(mta, outcome, code, reply, remote)
         label = c.code
         if label not in self._codes_seen and label not in UNCAPPED_CODES:
             if len(self._codes_seen) >= self.code_cap:

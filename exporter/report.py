@@ -19,21 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from exporter.classifier import Classification, classify, classify_without_code
+from exporter.classifier import classify_event
 from exporter.events import OUTCOMES, StatusEvent
 from exporter.logfiles import LogFileError, file_size, parse_file
 from exporter.parsers import FORMATS
-from exporter.providers import provider_for_host
 
 PROGRESS_MIN_BYTES = 1024 * 1024   # smaller files are read before a bar would be seen
-
-
-def describe(event: StatusEvent) -> tuple[Classification, str]:
-    """The classification and provider of one event, as the metrics label it."""
-    provider = provider_for_host(event.remote)
-    if event.code is None:
-        return classify_without_code(event.reply, event.outcome), provider
-    return classify(event.code, event.mta, provider), provider
 
 
 @dataclass
@@ -54,7 +45,7 @@ class Summary:
         kinds = Counter((e.mta, e.outcome, e.code, e.reply, e.remote,
                          None if e.timestamp is None else int(e.timestamp // 3600) * 3600) for e in events)
         for (mta, outcome, code, reply, remote, hour), n in kinds.items():
-            c, provider = describe(StatusEvent(mta, outcome, code, reply, remote))
+            c, provider = classify_event(mta, outcome, code, reply, remote)
             self.by_outcome[outcome] += n
             self.by_class[c.status_class] += n
             self.by_subject[c.subject] += n
