@@ -132,7 +132,7 @@ def test_every_existing_message_parser_keeps_the_contract():
     for module in syslog.load_message_parsers():
         assert isinstance(module.MTA, str) and module.MTA
         assert isinstance(module.PROGRAMS, tuple)
-        assert isinstance(module.PREFILTER, bytes)
+        assert isinstance(module.PREFILTERS, tuple) and all(isinstance(p, bytes) for p in module.PREFILTERS)
         assert callable(module.parse_message)
 
 

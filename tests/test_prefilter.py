@@ -9,42 +9,39 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.parsers import syslog
-from exporter.parsers.prefilter import CandidateFinder, expand_leading_group, group_by_first_byte, split_alternatives
+from exporter.parsers.prefilter import CandidateFinder, drop_covered, group_by_first_byte
 
 HERE = Path(__file__).resolve().parent
 
 
-def test_split_alternatives_respects_groups_classes_and_escapes():
-    assert split_alternatives(rb"a|(?:b|c)d|[|]x|\|y|e") == [rb"a", rb"(?:b|c)d", rb"[|]x", rb"\|y", rb"e"]
-    assert split_alternatives(rb"[]|]z|w") == [rb"[]|]z", rb"w"]
-    assert split_alternatives(rb"[^]|]z|w") == [rb"[^]|]z", rb"w"]
-    assert split_alternatives(rb"only") == [rb"only"]
-
-
-def test_expand_leading_group():
-    assert expand_leading_group(rb"(?:delivery|relay): (?:Ok|Loop) for ") == [
-        rb"delivery: (?:Ok|Loop) for ", rb"relay: (?:Ok|Loop) for "]
-    assert expand_leading_group(rb"(?:a|(?:b|c))x") == [rb"ax", rb"bx", rb"cx"]
-    assert expand_leading_group(rb"(?:ab)?x") == [rb"(?:ab)?x"]
-    assert expand_leading_group(rb"(?:a|b") == [rb"(?:a|b"]
-    assert expand_leading_group(rb"plain") == [rb"plain"]
-
-
-def test_a_fixed_string_covers_longer_alternatives():
-    finder = CandidateFinder([rb"status=", rb"status=[245]\.|dsn="])
+def test_a_plain_string_covers_the_patterns_it_starts():
+    assert drop_covered([rb"status=", rb"status=[245]\.", rb"dsn="]) == [rb"status=", rb"dsn="]
+    # a pattern with special characters covers nothing: "stat.s" is not a prefix string
+    assert drop_covered([rb"stat.s", rb"stat.s=x"]) == [rb"stat.s", rb"stat.s=x"]
+    finder = CandidateFinder([rb"status=", rb"status=[245]\.", rb"dsn=", rb"dsn="])
     assert [p.pattern for p in finder.patterns] == [rb"status=", rb"dsn="]
 
 
-def test_alternatives_with_the_same_first_byte_are_searched_together():
+def test_patterns_with_the_same_first_byte_are_searched_together():
     assert group_by_first_byte([rb" 2\.", rb"x", rb" rejected", rb"[ab]c", rb" 4\."]) == [
         rb"x", rb"[ab]c", rb"\ (?:2\.|rejected|4\.)"]
     # A quantified first byte, a class, an escape or a group number stays on its own.
     assert group_by_first_byte([rb"a*b", rb"ab", rb"\.x", rb"\.y", rb"(a)\1", rb"(b)"]) == [
         rb"a*b", rb"\.x", rb"\.y", rb"(a)\1", rb"(b)", rb"ab"]
     chunk = b"a 2.0\nno\nb rejected\nc 4.7\n 5.1\n"
-    finder = CandidateFinder([rb" 2\.| rejected", rb" 4\."])
+    finder = CandidateFinder([rb" 2\.", rb" rejected", rb" 4\."])
     assert len(finder.patterns) == 1
     assert finder.line_starts(chunk) == [0, 9, 20]
+
+
+def test_every_message_parser_lists_single_alternative_patterns():
+    for module in syslog._MODULES:
+        assert isinstance(module.PREFILTERS, tuple) and module.PREFILTERS, module.__name__
+        for pattern in module.PREFILTERS:
+            assert isinstance(pattern, bytes)
+            re.compile(pattern)
+            # one alternative each: a top-level "|" would be split wrongly by the grouping
+            assert re.sub(rb"\\.|\[[^\]]*\]|\([^)]*\)", b"", pattern).count(b"|") == 0, pattern
 
 
 def real_lines() -> list[bytes]:

@@ -34,7 +34,7 @@ PROGRAMS: tuple[str, ...] = ("dovecot", "dovecot-lda", "lmtp", "lda", "deliver")
 # "saved mail to", "stored mail into mailbox", " rejected: " (found by the plain " rejected"
 # shared with Exim) and any lmtp(...) / lda(...) line, for its errors. Few fixed strings keep
 # the syslog parser's search fast (exporter/parsers/prefilter.py).
-PREFILTER = rb"ed mail (?:in)?to | rejected|: l(?:mtp|da)\("
+PREFILTERS: tuple[bytes, ...] = (rb"ed mail to ", rb"ed mail into ", rb" rejected", rb": lmtp\(", rb": lda\(")
 
 _AGENT = re.compile(r"(?:dovecot: )?(?:lmtp|lda|deliver)\([^)]*\)(?:<[^>]*>)*: (Info: |Error: )?(?:sieve: )?")
 # The same, when the agent was the program name and the message starts after it.

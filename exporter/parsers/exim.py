@@ -52,7 +52,7 @@ PROGRAMS: tuple[str, ...] = ("exim", "exim4")
 # Every status line has a delivery flag between spaces or the word "rejected". Plain fixed
 # strings, shared with other parsers where they can be, keep the syslog parser's search fast
 # (exporter/parsers/prefilter.py).
-PREFILTER = rb" (?:\*\*|==|=>|->|>>) | rejected"
+PREFILTERS: tuple[bytes, ...] = (rb" \*\* ", rb" == ", rb" => ", rb" -> ", rb" >> ", rb" rejected")
 
 # Message ids: 16 characters before Exim 4.97 ("1abcDE-000123-AB"), 23 since
 # ("1abcDE-00000001234-ABCD").

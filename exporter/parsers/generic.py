@@ -21,8 +21,8 @@ MTA = "unknown"
 PROGRAMS: tuple[str, ...] = ()
 # Necessary for either position, and written so each alternative starts with fixed bytes
 # (see exporter/parsers/prefilter.py): " 5." / "-5." before a code after a reply, "dsn=5." ...
-PREFILTER = (rb" 2\.[0-9]| 4\.[0-9]| 5\.[0-9]|-2\.[0-9]|-4\.[0-9]|-5\.[0-9]"
-             rb"|dsn=[245]\.|stat=[245]\.|status=[245]\.")
+PREFILTERS: tuple[bytes, ...] = (rb" [245]\.[0-9]", rb"-[245]\.[0-9]",
+                                 rb"dsn=[245]\.", rb"stat=[245]\.", rb"status=[245]\.")
 
 _CODE = r"[245]\.[0-9]{1,3}\.[0-9]{1,3}"
 _AFTER_REPLY = re.compile(r"(?<![\w.\-])(?P<reply>[245][0-9]{2})[ -](?P<code>" + _CODE + r")(?![0-9]|\.[0-9])")

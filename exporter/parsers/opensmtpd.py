@@ -40,7 +40,7 @@ MTA = "opensmtpd"
 PROGRAMS: tuple[str, ...] = ("smtpd",)
 # Every delivery line, in both layouts, carries "stat="; refusals say "failed-command"
 # (6.4+) or "Failed command" (older). Few fixed strings keep the search fast.
-PREFILTER = rb"stat=|ailed[ -]command "
+PREFILTERS: tuple[bytes, ...] = (rb"stat=", rb"ailed[ -]command ")
 
 _OUTCOMES = {"Ok": DELIVERED, "TempFail": DEFERRED, "PermFail": BOUNCED, "Loop": BOUNCED}
 _NEW_DELIVERY = re.compile(r"[0-9a-f]{1,16} m[dt]a delivery evpid=([0-9a-f]{1,16}) ")

@@ -40,7 +40,7 @@ MTA = "postfix"
 # Exact syslog names; every name with a "/" is Postfix's too (see claims()).
 PROGRAMS: tuple[str, ...] = ("postfix",)
 # Every line that can give an event holds one of these.
-PREFILTER = rb"status=|reject: "
+PREFILTERS: tuple[bytes, ...] = (rb"status=", rb"reject: ")
 
 # status= word -> outcome.
 #   sent, deliverable (an address-verification probe that succeeded) -> delivered

@@ -40,7 +40,7 @@ MTA = "qmail"
 PROGRAMS: tuple[str, ...] = ("qmail", "qmail-send", "qmail-smtpd", "rblsmtpd")
 # Plain strings: a fast search (exporter/parsers/prefilter.py); "delivery " also finds
 # "starting delivery" notes, which parse to nothing.
-PREFILTER = rb"delivery |rblsmtpd|qmail-smtpd"
+PREFILTERS: tuple[bytes, ...] = (rb"delivery ", rb"rblsmtpd", rb"qmail-smtpd")
 
 _STAMP = re.compile(r"(?:@[0-9a-f]{24} |[0-9]{9,10}\.[0-9]{1,9} )?")
 _DELIVERY = re.compile(r"delivery [0-9]+: (success|deferral|failure): ")

@@ -52,7 +52,7 @@ from exporter.parsers.smtp_reply import code_at, reply_at
 MTA = "sendmail"
 PROGRAMS: tuple[str, ...] = ("sendmail", "sm-mta", "sm-msp-queue", "sm-acceptingconnections", "sm-mta-rx")
 # Plain strings: a fast search (exporter/parsers/prefilter.py).
-PREFILTER = rb"stat=|reject=|Cannot send message for"
+PREFILTERS: tuple[bytes, ...] = (rb"stat=", rb"reject=", rb"Cannot send message for")
 
 _QUEUE_ID = re.compile(r"([0-9A-Za-z]{8,20}): ")
 _TO = re.compile(r"to=(.*?), (?=[a-z]+=)")

@@ -4,7 +4,7 @@ Part of the parser stage. A chunk of complete lines goes in, a ChunkResult comes
 One mail log often holds several programs (Postfix, Dovecot, ...), so each line's program
 name picks the message parser:
 
-  1. every message parser's PREFILTER, the generic one and two envelope markers are searched
+  1. every message parser's PREFILTERS, the generic ones and two envelope markers are searched
      over the whole chunk (exporter/parsers/prefilter.py: the OR of them, taken apart so each
      piece is searched at memory speed); the lines they do not hit are counted ignored
      without any per-line Python work (DESIGN.md section 6);
@@ -39,7 +39,7 @@ from exporter.parsers.base import ChunkResult
 from exporter.parsers.prefilter import CandidateFinder
 
 # The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
-# syslog names it claims), PREFILTER and parse_message(). A module that does not exist
+# syslog names it claims), PREFILTERS and parse_message(). A module that does not exist
 # (yet) is skipped. Postfix also claims every program name with a "/" (postfix/smtp,
 # postfix-out/smtp, postfix/submission/smtpd); exact names are looked up first.
 MESSAGE_PARSERS: tuple[str, ...] = ("postfix", "exim", "sendmail", "qmail", "opensmtpd", "dovecot", "courier")
@@ -78,9 +78,9 @@ def program_table(modules: list[ModuleType]) -> dict[str, ParseMessage]:
 
 def candidate_finder(modules: list[ModuleType]) -> CandidateFinder:
     """Finds every line any message parser (or the generic one) could use."""
-    fragments = [module.PREFILTER for module in modules]
-    fragments += [generic.PREFILTER, _CRI_PARTIAL, _JOURNALD_BYTES]
-    return CandidateFinder(fragments)
+    patterns = [pattern for module in modules for pattern in module.PREFILTERS]
+    patterns += [*generic.PREFILTERS, _CRI_PARTIAL, _JOURNALD_BYTES]
+    return CandidateFinder(patterns)
 
 
 _MODULES = load_message_parsers()
