@@ -16,7 +16,6 @@ import base64
 import binascii
 import gzip
 import hashlib
-import html
 import logging
 import os
 import re
@@ -32,7 +31,7 @@ import yaml
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
 
-from exporter import __version__
+from exporter import __version__, landing
 from exporter.config import ConfigError, split_listen_address
 
 log = logging.getLogger(__name__)
@@ -369,19 +368,6 @@ def _san_allowed(conn: ssl.SSLSocket, allowed: list[str]) -> bool:
     return any(san in allowed for san in sans)
 
 
-LANDING = """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>ndr-exporter</title></head>
-<body>
-<h1>ndr-exporter</h1>
-<p>Counts SMTP status codes (RFC 3463) found in mail-server logs, for Prometheus.</p>
-<p><a href="{path}">Metrics</a></p>
-<p>Version {version}</p>
-</body>
-</html>
-"""
-
-
 class Handler(BaseHTTPRequestHandler):
     server: ExporterServer
     protocol_version = "HTTP/1.1"
@@ -409,7 +395,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == self.server.telemetry_path:
             self._metrics(config, head)
         elif path == "/":
-            body = LANDING.format(path=html.escape(self.server.telemetry_path), version=__version__).encode()
+            body = landing.render(self.server.registry, self.server.telemetry_path)
             self._reply(200, body, "text/html; charset=utf-8", config, head)
         else:
             self._reply(404, b"Not Found\n", "text/plain; charset=utf-8", config, head)
