@@ -118,5 +118,5 @@ def test_list_shows_every_possible_meaning() -> None:
     assert [(r["table_code"], r["meaning"]) for r in rows[len(table):]] == [
         ("none", "no enhanced status code logged"), ("invalid", "not a valid enhanced status code")]
     text = _explain("--list")
-    assert text.stdout.splitlines()[0] == "X.0.0        iana       undefined status"
+    assert text.stdout.splitlines()[0] == "X.0.0        iana       no detail beyond the class"
     assert "X.6.10       iana       deprecated utf-8 code  (deprecated)" in text.stdout.splitlines()

@@ -81,7 +81,7 @@ SUBJECTS = {"0": "other", "1": "addressing", "2": "mailbox", "3": "mail_system",
             "5": "protocol", "6": "content", "7": "security_policy"}
 # The meaning of each code the fixtures hold, as exporter/data/status_codes.csv words it.
 MEANINGS = {
-    "2.0.0": ("undefined status", "iana"), "4.0.0": ("undefined status", "iana"),
+    "2.0.0": ("no detail beyond the class", "iana"), "4.0.0": ("no detail beyond the class", "iana"),
     "4.4.7": ("delivery time expired", "iana"), "4.2.2": ("mailbox full", "iana"),
     "4.4.1": ("no answer from host", "iana"), "4.4.2": ("connection broken", "iana"),
     "4.7.1": ("delivery not authorized", "iana"), "5.1.1": ("recipient mailbox does not exist", "iana"),
