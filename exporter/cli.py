@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a log file or glob to follow (repeatable); the source is named after the file")
     parser.add_argument("--source.stdin", dest="stdin", action="store_true",
                         help="read log lines from standard input (source name: stdin)")
+    parser.add_argument("--source.journald", dest="journald", action="store_true",
+                        help="follow the systemd journal (source name: journal); default units match "
+                             "Postfix and Exim on Debian/Ubuntu")
+    parser.add_argument("--source.journald.unit", dest="journald_units", action="append", default=[],
+                        metavar="UNIT", help="with --source.journald: only this systemd unit (repeatable)")
+    parser.add_argument("--source.journald.file", dest="journal_file", metavar="FILE",
+                        help="with --source.journald: read this journal file instead of the system journal")
     parser.add_argument("--source.format", dest="fmt", default="auto", metavar="FORMAT",
                         help="format of the --source.* sources: auto (default) or a parser's name")
     parser.add_argument("--start-at", dest="start_at", choices=START_AT, default="end",
@@ -130,12 +137,18 @@ def flag_sources(args: argparse.Namespace) -> list[SourceConfig]:
                             format=fmt, start_at=args.start_at, poll=args.poll) for path in args.paths]
     if args.stdin:
         sources.append(SourceConfig(name="stdin", kind="stdin", format=fmt, start_at="beginning"))
+    if (args.journald_units or args.journal_file) and not args.journald:
+        flag = "--source.journald.unit" if args.journald_units else "--source.journald.file"
+        raise ConfigError(flag, "needs --source.journald")
+    if args.journald:
+        sources.append(SourceConfig(name="journal", kind="journald", format="syslog", start_at=args.start_at,
+                                    units=list(args.journald_units), journal_file=args.journal_file))
     names: dict[str, str] = {}
     for source in sources:
         if source.name in names:
             raise ConfigError("--source.path", f"{source.path} and {names[source.name]} would both be named "
                                                f"{source.name!r}; name them in a config file instead")
-        names[source.name] = source.path or "--source.stdin"
+        names[source.name] = source.path or f"--source.{source.kind}"
     return sources
 
 
@@ -172,7 +185,7 @@ def _check_names(sources: list[SourceConfig], from_file: int) -> None:
     taken = {source.name for source in sources[:from_file]}
     for source in sources[from_file:]:
         if source.name in taken:
-            flag = "--source.stdin" if source.kind == "stdin" else "--source.path"
+            flag = "--source.path" if source.kind == "file" else f"--source.{source.kind}"
             raise ConfigError(flag, f"{source.name!r} is already the name of a source in the config file")
 
 

@@ -74,6 +74,10 @@ def test_bad_config_exits_2_naming_the_field(tmp_path: Path, doc: object, messag
     (["--source.path", "/a/mail.log", "--source.path", "/b/mail.log"], {},
      "ndr-exporter: --source.path: /b/mail.log and /a/mail.log would both be named 'mail.log'; "
      "name them in a config file instead\n"),
+    (["--source.journald.unit", "postfix.service"], {},
+     "ndr-exporter: --source.journald.unit: needs --source.journald\n"),
+    (["--source.journald.file", "/var/log/journal/x.journal"], {},
+     "ndr-exporter: --source.journald.file: needs --source.journald\n"),
 ])
 def test_bad_flag_or_environment_exits_2(args: list[str], env: dict[str, str], message: str) -> None:
     result = run_exporter(args + ["--config.check"], env=env)

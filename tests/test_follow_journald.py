@@ -100,3 +100,22 @@ def test_journalctl_failure_is_logged_counted_and_retried(tmp_path: Path, export
     assert "journalctl stopped" in exp.output()
     write_journal(journal, postfix_entries(Lines(), 0, 4))
     wait_status(exp, 4, timeout=20)
+
+
+def test_journald_from_flags_alone(tmp_path: Path, exporter_factory) -> None:
+    """`--source.journald` with `--source.journald.file` and a unit filter, no config file."""
+    lines = Lines()
+    journal = tmp_path / "flags.journal"
+    write_journal(journal, postfix_entries(lines, 0, 12) + sshd_entries(3))
+    exp = exporter_factory(["--source.journald", "--source.journald.file", str(journal),
+                            "--source.journald.unit", "postfix@-.service", "--start-at", "beginning"])
+    samples = wait_status(exp, 12)
+    assert counter(samples, "ndr_exporter_lines_total", source=SOURCE, result="matched") == 12
+    assert counter(samples, "ndr_exporter_lines_total", source=SOURCE, result="ignored") == 0  # sshd not read
+    assert status_total(settle(exp, 0.5)) == 12
+    # only the unit asked for: a filter on another unit reads nothing of the Postfix entries
+    other = exporter_factory(["--source.journald", "--source.journald.file", str(journal),
+                              "--source.journald.unit", "ssh.service", "--start-at", "beginning"])
+    samples = other.wait_for_metrics(
+        lambda s: counter(s, "ndr_exporter_lines_total", source=SOURCE, result="ignored") == 3)
+    assert status_total(samples) == 0
