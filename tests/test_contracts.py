@@ -1,33 +1,38 @@
-"""The stage contracts hold together: a chunk goes through parser, classifier and metrics."""
+"""The stage contracts hold together: a chunk of real log lines goes through parser, classifier and metrics.
 
-from exporter.events import UNPARSED, StatusEvent
+The lines are lines 8, 9 and 100 of the bundled real Postfix 3.7.11 capture
+(exporter/data/samples/postfix-demo.log): a Subject header logged by cleanup and a
+message-id, both full of code-like text that is not a status, and one smtp bounce.
+"""
+
+from pathlib import Path
+
+from exporter.events import UNPARSED
 from exporter.metrics import Metrics
-from exporter.parsers.base import ChunkResult
+from exporter.parsers import make_parser
 from exporter.pipeline import process_chunk
 
+SAMPLE = Path(__file__).resolve().parents[1] / "exporter" / "data" / "samples" / "postfix-demo.log"
 
-class OneEventParser:
-    format = "test"
 
-    def parse(self, chunk: bytes) -> ChunkResult:
-        lines = chunk.count(b"\n")
-        event = StatusEvent("postfix", "bounced", "5.1.1", "550", "mx.example.net")
-        return ChunkResult([event], lines, 1, lines - 1, 0)
+def sample_lines(*numbers: int) -> bytes:
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)
+    return b"".join(lines[n - 1] for n in numbers)
 
 
 def test_chunk_is_counted_and_published_only_after_commit():
+    chunk = sample_lines(8, 9, 100)
     metrics = Metrics()
-    process_chunk("mail", OneEventParser(), b"a\nb\nc\n", metrics)
+    process_chunk("mail", make_parser("syslog"), chunk, metrics)
     assert metrics.published().status == {}
     metrics.commit()
     counts = metrics.published()
-    ((key, value),) = counts.status.items()
-    assert key[:5] == ("postfix", "bounced", "5.1.1", "permanent", "addressing")
-    assert key[6] == "other"
-    assert value == 1.0
+    assert counts.status == {
+        ("postfix", "bounced", "5.1.1", "permanent", "addressing", "recipient mailbox does not exist", "other"): 1.0}
     assert counts.lines[("mail", "matched")] == 1.0
     assert counts.lines[("mail", "ignored")] == 2.0
-    assert counts.bytes_read["mail"] == 6.0
+    assert counts.bytes_read["mail"] == float(len(chunk))
+    assert counts.last_event["mail"] > 0
 
 
 def test_unparsed_marker_is_a_singleton():
