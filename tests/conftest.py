@@ -7,6 +7,7 @@ directly as `tests.helpers...`; these fixtures start them and make sure they are
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -135,3 +136,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         files[f"{label}_key"] = out / f"{label}-key.pem"
         write_key(key, files[f"{label}_key"])
     return files
+
+
+@pytest.fixture
+def utc_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run in UTC: syslog and Exim stamps carry no zone and are read as local time."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

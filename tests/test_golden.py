@@ -7,8 +7,6 @@ both must agree, so the chunk handling is checked too.
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -18,17 +16,7 @@ from tests.regen_golden import GOLDEN_ROOT, event_row, render
 PAIRS = sorted(GOLDEN_ROOT.glob("*/*.log"))
 
 
-@pytest.fixture(autouse=True)
-def utc():
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if saved is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def test_there_are_golden_pairs():

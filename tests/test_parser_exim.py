@@ -6,7 +6,6 @@ Fixture lines live in tests/testdata/parsers/exim/ (sources in the README there)
 from __future__ import annotations
 
 import calendar
-import time
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,7 @@ from exporter.parsers.exim_mainlog import EximMainlogParser
 DATA = Path(__file__).parent / "testdata" / "parsers" / "exim"
 
 
-@pytest.fixture(autouse=True)
-def utc_zone(monkeypatch):
-    """Exim dates without a zone are local time: pin the zone so the expected stamps hold."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def _lines(name: str) -> list[bytes]:

@@ -6,8 +6,6 @@ tests/testdata/parsers/postfix/README.md.
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -24,17 +22,7 @@ SENT_EVENT = StatusEvent("postfix", "delivered", "2.0.0", "250", "mx.example.org
 NOISE = b"Nov 29 04:12:47 mx1 postfix/smtpd[5150]: connect from mail.example.org[192.0.2.30]"
 
 
-@pytest.fixture(autouse=True)
-def utc():
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if saved is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def parser() -> SyslogParser:

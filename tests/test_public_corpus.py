@@ -8,8 +8,6 @@ there (see tests/corpus_expect/README.md for the layout and who owns what).
 from __future__ import annotations
 
 import importlib
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -46,17 +44,7 @@ FILES = corpus_files()
 EXPECTED = expectations()
 
 
-@pytest.fixture(autouse=True)
-def utc():
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if saved is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def test_corpus_is_there():
