@@ -122,8 +122,11 @@ def append_file(src: str, dst: str) -> None:
 
 
 def catch_up(tool: str, log_name: str, log: str, lines: int, argv: list[str], port: int, followed: str,
-             done, counted, expected: int, timeout: float) -> Result:
-    """Start a follower on an empty file, append the backlog, time until its counters are complete."""
+             done, counted, expected: int, timeout: float, after=None) -> tuple[Result, dict]:
+    """Start a follower on an empty file, append the backlog, time until its counters are complete.
+
+    after(pid), when given, runs while the follower is still up and returns extra figures.
+    """
     open(followed, "wb").close()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -139,7 +142,7 @@ def catch_up(tool: str, log_name: str, log: str, lines: int, argv: list[str], po
         text = scrape(port)
         result = Result(tool, log_name, "catch-up", lines, seconds if finished else float("inf"), cpu,
                         proc_hwm_mb(proc.pid), int(counted(text)), expected)
-        return result
+        return result, (after(proc.pid) if after else {})
     finally:
         proc.terminate()
         try:
@@ -156,43 +159,27 @@ def ours_catch_up(log_name: str, log: str, lines: int, expected: int, work: str,
     source = os.path.basename(followed)
     lines_re = r'^ndr_exporter_lines_total\{[^}]*source="' + re.escape(source) + r'"[^}]*\} (\S+)'
     status_re = r"^ndr_status_codes_total\{[^}]*\} (\S+)"
-    extra: dict = {}
-    open(followed, "wb").close()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        if not wait_until(lambda: scrape(port) is not None, 30):
-            raise RuntimeError("ndr-exporter did not start")
-        time.sleep(1.0)
-        cpu0 = proc_cpu(proc.pid)
-        start = time.perf_counter()
-        append_file(log, followed)
-        finished = wait_until(lambda: metric_sum(scrape(port), lines_re) >= lines, timeout)
-        seconds = time.perf_counter() - start
-        cpu = proc_cpu(proc.pid) - cpu0
-        text = scrape(port)
-        result = Result("ndr-exporter", log_name, "catch-up", lines, seconds if finished else float("inf"), cpu,
-                        proc_hwm_mb(proc.pid), int(metric_sum(text, status_re)), expected)
-        if log_name == "postfix":
-            # Idle: no CPU while nothing is written.
-            idle0 = proc_cpu(proc.pid)
-            time.sleep(5)
-            extra["idle_cpu_seconds_per_5s"] = round(proc_cpu(proc.pid) - idle0, 3)
-            # One appended status line: how long until it is counted.
-            before = metric_sum(scrape(port), status_re)
-            with open(log) as f:
-                line = next(l for l in f if "status=sent" in l)
-            t0 = time.perf_counter()
-            with open(followed, "a") as f:
-                f.write(line)
-            wait_until(lambda: metric_sum(scrape(port), status_re) > before, 10, 0.01)
-            extra["one_line_latency_seconds"] = round(time.perf_counter() - t0, 3)
-        return result, extra
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+
+    def idle_and_latency(pid: int) -> dict:
+        extra = {}
+        # Idle: no CPU while nothing is written.
+        idle0 = proc_cpu(pid)
+        time.sleep(5)
+        extra["idle_cpu_seconds_per_5s"] = round(proc_cpu(pid) - idle0, 3)
+        # One appended status line: how long until it is counted.
+        before = metric_sum(scrape(port), status_re)
+        with open(log) as f:
+            line = next(l for l in f if "status=sent" in l)
+        t0 = time.perf_counter()
+        with open(followed, "a") as f:
+            f.write(line)
+        wait_until(lambda: metric_sum(scrape(port), status_re) > before, 10, 0.01)
+        extra["one_line_latency_seconds"] = round(time.perf_counter() - t0, 3)
+        return extra
+
+    return catch_up("ndr-exporter", log_name, log, lines, argv, port, followed,
+                    lambda text: metric_sum(text, lines_re) >= lines, lambda text: metric_sum(text, status_re),
+                    expected, timeout, idle_and_latency if log_name == "postfix" else None)
 
 
 def postfix_exporter_catch_up(log: str, lines: int, work: str, timeout: float) -> Result | None:
@@ -202,11 +189,12 @@ def postfix_exporter_catch_up(log: str, lines: int, work: str, timeout: float) -
     expected = smtp_delivery_lines(log)
     port = free_port()
     followed = os.path.join(work, "follow-peer.log")
-    return catch_up("prometheus-postfix-exporter", "postfix", log, lines,
-                    [binary, "--postfix.logfile_path", followed, "--web.listen-address", f"127.0.0.1:{port}",
-                     "--postfix.showq_path", os.path.join(work, "no-showq")],
-                    port, followed, lambda text: smtp_deliveries_counted(text) >= expected,
-                    smtp_deliveries_counted, expected, timeout)
+    result, _ = catch_up("prometheus-postfix-exporter", "postfix", log, lines,
+                         [binary, "--postfix.logfile_path", followed, "--web.listen-address", f"127.0.0.1:{port}",
+                          "--postfix.showq_path", os.path.join(work, "no-showq")],
+                         port, followed, lambda text: smtp_deliveries_counted(text) >= expected,
+                         smtp_deliveries_counted, expected, timeout)
+    return result
 
 
 def mtail_one_shot(log: str, lines: int, work: str) -> Result | None:
