@@ -76,6 +76,23 @@ class YearClock:
         self._cache[text] = result
         return result
 
+    def latest(self, minute: str, seconds: int) -> float | None:
+        """The latest value of the stamps minute + "SS" for each second SS (0-99) whose bit is
+        set in seconds; None when none converts. minute is a stamp without its two digits of
+        seconds ("Nov 28 00:00:"), as the compiled scanner (exporter/_fastscan.c) reports them."""
+        best: float | None = None
+        second = seconds.bit_length() - 1
+        while second >= 0:
+            if seconds >> second & 1:
+                value = self.stamp(f"{minute}{second:02d}")
+                if value is not None:
+                    if best is None or value > best:
+                        best = value
+                    if second <= 59 and self._minutes.get(minute) is not None:
+                        break  # one year and offset for the whole minute: the earlier seconds are earlier
+            second -= 1
+        return best
+
     def _from_minute(self, text: str) -> float | None:
         minute, seconds = text[:-2], text[-2:]
         if not ("00" <= seconds <= "59" and seconds.isdigit()):

@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from functools import partial
 from operator import attrgetter, is_not, itemgetter
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -111,10 +111,15 @@ class Metrics:
         """
         if not events:
             return
-        tally = Counter(map(_LABEL_FIELDS, events))
+        newest = max(filter(_IS_NOT_NONE, map(_TIMESTAMP, events)), default=None)
+        self.add_tally(source, Counter(map(_LABEL_FIELDS, events)), newest)
+
+    def add_tally(self, source: str, tally: Mapping[tuple[Any, ...], int], newest: float | None) -> None:
+        """Count events already added up by their label fields (ChunkResult.tally, in the order
+        each first appeared); newest is the latest timestamp among them. The same counts as
+        add_events() on the events themselves."""
         for (mta, outcome, code, reply, remote), n in tally.items():
             self._count(mta, outcome, code, reply, remote, n)
-        newest = max(filter(_IS_NOT_NONE, map(_TIMESTAMP, events)), default=None)
         if newest is not None and newest > self.live.last_event.get(source, 0.0):
             self.live.last_event[source] = newest
 

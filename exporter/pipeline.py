@@ -16,4 +16,6 @@ def process_chunk(source: str, parser: Parser, chunk: bytes, metrics: Metrics) -
     metrics.add_bytes(source, len(chunk))
     metrics.add_lines(source, result.matched, result.ignored, result.unparsed)
     metrics.add_events(source, result.events)
+    if result.tally:
+        metrics.add_tally(source, result.tally, result.newest)
     return result

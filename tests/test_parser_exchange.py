@@ -236,7 +236,7 @@ def test_arbitrary_bytes_never_raise(pieces: list[bytes]):
         assert min(result.matched, result.ignored, result.unparsed) >= 0
         assert result.matched <= len(result.events)
         # Line by line, the same events and counts.
-        assert _line_by_line(make(), data) == (result.events, *result[1:])
+        assert _line_by_line(make(), data) == (result.events, *result[1:5])
 
 
 def test_a_stray_carriage_return_in_an_unquoted_field_is_unparsed():

@@ -38,7 +38,7 @@ def test_counts_add_up_and_only_status_lines_give_events():
 
 
 def test_empty_chunk_and_missing_final_newline():
-    assert parser().parse(b"") == ([], 0, 0, 0, 0)
+    assert parser().parse(b"")[:5] == ([], 0, 0, 0, 0)
     result = parser().parse(NOISE + b"\n" + SENT)
     assert (result.lines, result.matched, result.ignored, result.unparsed) == (2, 1, 1, 0)
 
@@ -74,7 +74,7 @@ def test_program_dispatch():
 def test_lines_without_envelope_are_ignored_even_with_a_code():
     # A fail2ban annotation comment from the public corpus carries "550 5.7.25".
     line = b'# failJSON: { "time": "2005-04-07T03:10:56", "match": true , "desc": "550 5.7.25 Client host rejected" }\n'
-    assert parser().parse(line) == ([], 1, 0, 1, 0)
+    assert parser().parse(line)[:5] == ([], 1, 0, 1, 0)
 
 
 def test_generic_takes_only_valid_codes_in_reply_positions():
@@ -92,7 +92,7 @@ def test_cri_partial_lines_join_across_chunks_and_streams():
     final = b"2026-11-29T04:12:48.3Z stdout F said: 550 5.1.1 <bob@example.com>: unknown (in reply to RCPT TO command))\n"
     p = parser()
     first = p.parse(part1 + other)
-    assert first == ([], 2, 0, 2, 0)
+    assert first[:5] == ([], 2, 0, 2, 0)
     second = p.parse(part2 + final + SENT + b"\n")
     stamp = datetime(2026, 11, 29, 4, 12, 48, 100000, tzinfo=timezone.utc).timestamp()
     assert second.events == [StatusEvent("postfix", "bounced", "5.1.1", "550", "mx.example.com", stamp, "4B3C22D1E"),
@@ -103,7 +103,7 @@ def test_cri_partial_lines_join_across_chunks_and_streams():
 def test_cri_record_longer_than_the_cap_is_unparsed():
     p = parser()
     piece = b"2026-11-29T04:12:48Z stdout P " + b"x" * (syslog.MAX_PARTIAL_CHARS // 2 + 1) + b"\n"
-    assert p.parse(piece * 3) == ([], 3, 0, 3, 0)
+    assert p.parse(piece * 3)[:5] == ([], 3, 0, 3, 0)
     result = p.parse(b"2026-11-29T04:12:48Z stdout F dsn=5.1.1 end\n" + SENT + b"\n")
     assert (result.lines, result.matched, result.ignored, result.unparsed) == (2, 1, 0, 1)
     assert result.events == [SENT_EVENT]

@@ -20,16 +20,22 @@ from exporter.parsers.base import ChunkResult, Parser
 FORMATS: tuple[str, ...] = ("syslog", "exim", "exchange_tracking", "exchange_protocol", "iis_smtp")
 
 
-def make_parser(fmt: str) -> Parser:
-    """A fresh parser for a format name; ValueError names the format when it is unknown."""
-    factories: dict[str, Callable[[], Parser]] = _factories()
+def make_parser(fmt: str, counts_only: bool = False) -> Parser:
+    """A fresh parser for a format name; ValueError names the format when it is unknown.
+
+    counts_only: the caller only counts (the daemon), so a parser may hand back its events
+    added up (ChunkResult.tally) rather than one by one; the syslog parser then uses its
+    compiled scanner when it is built (exporter/_fastscan.c).
+    """
+    factories: dict[str, Callable[..., Parser]] = _factories()
     try:
-        return factories[fmt]()
+        factory = factories[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}") from None
+    return factory(counts_only=counts_only) if fmt == "syslog" else factory()
 
 
-def _factories() -> dict[str, Callable[[], Parser]]:
+def _factories() -> dict[str, Callable[..., Parser]]:
     # Imported here so that one format's module is loaded only when it is used.
     from exporter.parsers import syslog, exim_mainlog, exchange_tracking, exchange_protocol, iis_smtp
 

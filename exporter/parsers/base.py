@@ -5,6 +5,14 @@ ending in b"\\n" (a source never passes half a line). The parser returns a
 ChunkResult. It never raises on any input, does no I/O and keeps no state but
 what the lines themselves set up (an Exchange "#Fields:" header, a CRI partial
 line waiting for its end).
+
+A parser made with counts_only=True (the daemon's: it only counts) may hand back
+its events already added up instead of one by one: `tally` maps the label fields
+(mta, outcome, code, reply, remote) to how many events had them, in the order each
+first appears in the chunk, and `newest` is the latest timestamp among them. Such a
+result's `events` is empty; Metrics counts a tally exactly as it counts the events
+it stands for. Every other parser, and every parser made without counts_only,
+leaves tally None.
 """
 
 from __future__ import annotations
@@ -13,6 +21,9 @@ from typing import NamedTuple, Protocol
 
 from exporter.events import StatusEvent
 
+# What a tally is keyed by: an event's first five fields, the ones its labels come from.
+LabelFields = tuple[str, str, "str | None", "str | None", "str | None"]
+
 
 class ChunkResult(NamedTuple):
     events: list[StatusEvent]
@@ -20,6 +31,8 @@ class ChunkResult(NamedTuple):
     matched: int    # lines that gave at least one event
     ignored: int    # lines that are not status lines
     unparsed: int   # lines that look like status lines but do not parse (bad UTF-8 included)
+    tally: "dict[LabelFields, int] | None" = None   # counts_only: events added up, see above
+    newest: float | None = None                     # counts_only: the latest timestamp in tally
 
 
 class Parser(Protocol):

@@ -22,20 +22,29 @@ name picks the message parser:
 Kubernetes CRI partial lines ("P") are joined with the lines of the same stream that follow
 until the final one ("F"); the joined record is counted on its "F" line and every "P" line is
 counted ignored. The unfinished parts wait in the parser instance between chunks.
+
+A parser made with counts_only=True (the daemon's) hands back its events added up
+(ChunkResult.tally) and, when the compiled scanner is built (exporter/_fastscan.c), lets it do
+steps 1 and 2 for the whole chunk in C: it reads the fast path's lines itself, into the tally,
+and hands back only the other hit lines, which go on to step 3 here. It decides no line
+differently, only faster (tests/test_fastscan.py). NDR_EXPORTER_PURE_PYTHON=1 in the
+environment turns it off.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import re
 import time
 from types import ModuleType
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from exporter import envelope
-from exporter.events import UNPARSED, MessageResult, StatusEvent
+from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
 from exporter.parsers import fast_postfix, generic, postfix
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, LabelFields
 from exporter.parsers.prefilter import CandidateFinder
 
 # The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
@@ -47,7 +56,7 @@ MESSAGE_PARSERS: tuple[str, ...] = ("postfix", "exim", "sendmail", "qmail", "ope
 # A CRI partial line must be seen even when it holds no status text, and journald writes a
 # message that is not valid UTF-8 as a byte array, which no text pattern can see into.
 # (" stdout P" can also stand in other lines; envelope.split_cri decides.)
-_CRI_PARTIAL = rb" std(?:out|err) P"
+_CRI_PARTIAL = (rb" stdout P", rb" stderr P")
 _JOURNALD_BYTES = rb'"MESSAGE":\['
 MAX_PARTIAL_CHARS = 1024 * 1024  # a CRI record longer than this is dropped and counted unparsed
 
@@ -76,17 +85,39 @@ def program_table(modules: list[ModuleType]) -> dict[str, ParseMessage]:
     return table
 
 
+def candidate_patterns(modules: list[ModuleType]) -> list[bytes]:
+    """Every message parser's PREFILTERS, the generic ones and the envelope markers, once each."""
+    patterns = [pattern for module in modules for pattern in module.PREFILTERS]
+    patterns += [*generic.PREFILTERS, *_CRI_PARTIAL, _JOURNALD_BYTES]
+    return list(dict.fromkeys(patterns))
+
+
 def candidate_finder(modules: list[ModuleType]) -> CandidateFinder:
     """Finds every line any message parser (or the generic one) could use."""
-    patterns = [pattern for module in modules for pattern in module.PREFILTERS]
-    patterns += [*generic.PREFILTERS, _CRI_PARTIAL, _JOURNALD_BYTES]
-    return CandidateFinder(patterns)
+    return CandidateFinder(candidate_patterns(modules))
+
+
+def compiled_scanner(patterns: list[bytes], programs: dict[str, ParseMessage]) -> Any:
+    """The compiled scanner for these patterns, or None: not built, turned off, or a pattern
+    outside the syntax it reads (then the Python path, which reads any pattern, does all)."""
+    if os.environ.get("NDR_EXPORTER_PURE_PYTHON"):
+        return None
+    try:
+        from exporter import _fastscan  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return _fastscan.Scanner(patterns, list(programs), postfix.STATUS_OUTCOMES, REJECTED, postfix.MTA)
+    except ValueError as error:
+        logging.getLogger("ndr_exporter.parsers").warning("compiled scanner not used: %s", error)
+        return None
 
 
 _MODULES = load_message_parsers()
 _PROGRAMS = program_table(_MODULES)
 _QMAIL_DELIVERY = re.compile(r"delivery \d+: ")
 _CANDIDATES = candidate_finder(_MODULES)
+SCANNER = compiled_scanner(candidate_patterns(_MODULES), _PROGRAMS)
 _CANDIDATE = _CANDIDATES.any  # the same test for one line at a time
 _FAST_LINE = fast_postfix.LINE.match  # the commonest status line, read in one step
 
@@ -114,25 +145,73 @@ class SyslogParser:
 
     format = "syslog"
 
-    def __init__(self, now: Callable[[], float] | None = None) -> None:
+    def __init__(self, now: Callable[[], float] | None = None, counts_only: bool = False) -> None:
         self._now = now or time.time   # for the year of RFC 3164 stamps; tests pass a fixed clock
         self._partial: dict[str, _Partial] = {}
+        self.counts_only = counts_only
 
     def parse(self, chunk: bytes) -> ChunkResult:
-        lines = chunk.count(b"\n")
-        if chunk and not chunk.endswith(b"\n"):
-            lines += 1
+        if self.counts_only:
+            if SCANNER is not None and not self._partial:
+                counted = self._parse_scanned(chunk)
+                if counted is not None:
+                    return counted
+            return _as_tally(self._parse_events(chunk))
+        return self._parse_events(chunk)
+
+    def _parse_events(self, chunk: bytes) -> ChunkResult:
+        """Steps 1 to 3 in Python, one event per status line."""
+        lines = _line_count(chunk)
         clock = envelope.YearClock(self._now())
         events: list[StatusEvent] = []
         matched = unparsed = 0
+        for _start, result in self._results(chunk, _CANDIDATES.line_starts(chunk), clock):
+            if result is UNPARSED:
+                unparsed += 1
+            elif result:
+                matched += 1
+                events.extend(result)  # type: ignore[arg-type]
+        return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
+
+    def _parse_scanned(self, chunk: bytes) -> ChunkResult | None:
+        """Steps 1 and 2 by the compiled scanner, step 3 here; None when a CRI record starts in
+        the chunk after the scanner read lines of it (its parts must be read line by line)."""
+        starts, keys, minutes, matched, unparsed = SCANNER.scan(chunk)
+        clock = envelope.YearClock(self._now())
+        found: list[tuple[int, StatusEvent]] = []
+        read_in_c = matched or unparsed
+        for start, result in self._results(chunk, starts, clock):
+            if self._partial and read_in_c:
+                self._partial = {}
+                return None
+            if result is UNPARSED:
+                unparsed += 1
+            elif result:
+                matched += 1
+                found.extend((start, event) for event in result)  # type: ignore[union-attr]
+        newest: float | None = None
+        for minute, seconds in minutes.items():
+            latest = clock.latest(minute, seconds)
+            if latest is not None and (newest is None or latest > newest):
+                newest = latest
+        for _start, event in found:
+            if event.timestamp is not None and (newest is None or event.timestamp > newest):
+                newest = event.timestamp
+        lines = _line_count(chunk)
+        return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
+                           _merge_tally(keys, found), newest)
+
+    def _results(self, chunk: bytes, starts: list[int], clock: envelope.YearClock
+                 ) -> Iterator[tuple[int, MessageResult]]:
+        """(line start, result) of each candidate line at starts; while a CRI record is
+        unfinished, of every line instead, since any may continue it."""
         size = len(chunk)
-        starts = _CANDIDATES.line_starts(chunk)
-        text = chunk.decode("latin-1")  # for the fast path: one character per byte, offsets kept
+        text = chunk.decode("latin-1") if starts else ""  # the fast path's: one character per byte
         next_start = 0
         pos = 0
         while pos < size:
             if self._partial:
-                # Unfinished CRI records: every line may continue one, so look at each in turn.
+                start = pos
                 end = chunk.find(b"\n", pos)
                 if end < 0:
                     end = size
@@ -154,12 +233,7 @@ class SyslogParser:
                         end = size
                     result = self._line(chunk[start:end], clock, True)
             pos = end + 1
-            if result is UNPARSED:
-                unparsed += 1
-            elif result:
-                matched += 1
-                events.extend(result)  # type: ignore[arg-type]
-        return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
+            yield start, result
 
     def _line(self, raw: bytes, clock: envelope.YearClock, candidate: bool) -> MessageResult:
         """The result of one line; never raises (a failure counts the line unparsed)."""
@@ -224,3 +298,40 @@ class SyslogParser:
         if parse is None:
             parse = generic.parse_message
         return parse(program or "", found.message, found.timestamp)
+
+
+def _line_count(chunk: bytes) -> int:
+    lines = chunk.count(b"\n")
+    if chunk and not chunk.endswith(b"\n"):
+        lines += 1
+    return lines
+
+
+def _as_tally(result: ChunkResult) -> ChunkResult:
+    """An events result as a counts_only one: the same events, added up."""
+    tally: dict[LabelFields, int] = {}
+    newest: float | None = None
+    for event in result.events:
+        key = event[:5]
+        tally[key] = tally.get(key, 0) + 1  # type: ignore[index]
+        if event.timestamp is not None and (newest is None or event.timestamp > newest):
+            newest = event.timestamp
+    return result._replace(events=[], tally=tally, newest=newest)
+
+
+def _merge_tally(keys: list[tuple[int, LabelFields, int]], found: list[tuple[int, StatusEvent]]
+                 ) -> dict[LabelFields, int]:
+    """The scanner's tally (each key with the offset of its first line) and the events read in
+    Python (with their line's offset) as one tally, in the order each key first appears."""
+    tally: dict[LabelFields, int] = {}
+    index = 0
+    for start, event in found:
+        while index < len(keys) and keys[index][0] < start:
+            _first, key, n = keys[index]
+            tally[key] = tally.get(key, 0) + n
+            index += 1
+        fields: LabelFields = event[:5]  # type: ignore[assignment]
+        tally[fields] = tally.get(fields, 0) + 1
+    for _first, key, n in keys[index:]:
+        tally[key] = tally.get(key, 0) + n
+    return tally

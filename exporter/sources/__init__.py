@@ -47,10 +47,13 @@ class Source(Protocol):
 
 
 def parser_for(fmt: str, head: bytes) -> Parser:
-    """A fresh parser: for "auto", the format is guessed from the first bytes of the stream."""
+    """A fresh parser: for "auto", the format is guessed from the first bytes of the stream.
+
+    The daemon only counts what its sources read, so the parser may add its events up
+    (make_parser's counts_only)."""
     if fmt == "auto":
         fmt = detect(head)
-    return make_parser(fmt)
+    return make_parser(fmt, counts_only=True)
 
 
 def detect(head: bytes) -> str:

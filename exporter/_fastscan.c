@@ -1,0 +1,1016 @@
+/* exporter._fastscan: the syslog parser's compiled scanner (part of the parser stage).
+ *
+ * One call reads a whole chunk of log lines and does, in C, what the syslog parser's
+ * Python code does for its commonest lines (exporter/parsers/syslog.py):
+ *
+ *   - a Postfix delivery record or reject in a plain RFC 3164 line, the shape that
+ *     exporter/parsers/fast_postfix.py's LINE matches, is read and counted here: its label
+ *     fields (outcome, code, reply, remote host) go into a tally, its timestamp's minute
+ *     into a table of the seconds seen, exactly as postfix.delivery() and postfix.reject()
+ *     would make them;
+ *   - every other line is searched for the prefilter patterns (exporter/parsers/prefilter.py):
+ *     a line that holds none is ignored, a line that holds one is handed back to Python by
+ *     its offset, and the Python parser reads it as it reads every line without this module.
+ *
+ * Whenever a line is not plainly of that shape (a character outside printable ASCII, a
+ * record that the regular expression could only match by backtracking, a program that
+ * another parser claims by its exact name), it is handed back to Python rather than
+ * guessed at: this module never decides a line differently from the Python code, it only
+ * decides fewer of them. tests/test_fastscan.py compares the two on every test log and on
+ * generated lines.
+ *
+ * The patterns are the prefilter's bytes patterns in a small subset of regular expression
+ * syntax: plain bytes, "\" before a byte, and classes "[...]" with ranges. Anything else
+ * is refused at construction (ValueError), and the caller uses the Python path.
+ *
+ * The scan runs without the GIL; Python objects are made only for the distinct tally keys
+ * and minutes at the end.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------ */
+/* Byte classes                                                                          */
+
+typedef struct { uint64_t bits[4]; } ByteSet;
+
+static inline int set_has(const ByteSet *s, unsigned char c) { return (s->bits[c >> 6] >> (c & 63)) & 1; }
+static inline void set_add(ByteSet *s, unsigned char c) { s->bits[c >> 6] |= (uint64_t)1 << (c & 63); }
+
+/* LINE's classes (exporter/parsers/fast_postfix.py). */
+static ByteSet PRINTABLE;   /* [ -~]        */
+static ByteSet NOT_SPACE;   /* [!-~]        */
+static ByteSet NAME;        /* [!-9;-Z\\^-~] : not a space, ":", "[" or "]" */
+static ByteSet HOST;        /* [!-9;=-Z\\^-~]: the same without "<"          */
+
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* The same classes as bits of one table, one load per byte on the hot path. */
+enum { C_HOST = 1, C_NAME = 2, C_NOT_SPACE = 4, C_ALNUM = 8 };
+static uint8_t CLASS[256];
+
+static void add_range(ByteSet *s, unsigned char a, unsigned char b) {
+    for (unsigned c = a; c <= b; c++) set_add(s, (unsigned char)c);
+}
+
+static void init_classes(void) {
+    memset(&PRINTABLE, 0, sizeof PRINTABLE);
+    add_range(&PRINTABLE, ' ', '~');
+    memset(&NOT_SPACE, 0, sizeof NOT_SPACE);
+    add_range(&NOT_SPACE, '!', '~');
+    memset(&NAME, 0, sizeof NAME);
+    add_range(&NAME, '!', '9'); add_range(&NAME, ';', 'Z'); set_add(&NAME, '\\'); add_range(&NAME, '^', '~');
+    memset(&HOST, 0, sizeof HOST);
+    add_range(&HOST, '!', '9'); add_range(&HOST, ';', ';'); add_range(&HOST, '=', 'Z');
+    set_add(&HOST, '\\'); add_range(&HOST, '^', '~');
+    for (int c = 0; c < 256; c++) {
+        unsigned char b = (unsigned char)c;
+        CLASS[c] = (uint8_t)((set_has(&HOST, b) ? C_HOST : 0) | (set_has(&NAME, b) ? C_NAME : 0)
+                             | (set_has(&NOT_SPACE, b) ? C_NOT_SPACE : 0)
+                             | (is_digit(b) || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ? C_ALNUM : 0));
+    }
+}
+
+
+static inline int is_alnum(unsigned char c) {
+    return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Prefilter patterns: a sequence of byte classes each                                    */
+
+#define MAX_PATTERN 64
+
+typedef struct {
+    int length;
+    int anchor;      /* the offset of the three steps searched for: the rarest in mail logs */
+    ByteSet steps[MAX_PATTERN];
+} Pattern;
+
+/* A rough weight of how often a byte stands in a mail log, to pick each pattern's anchor. */
+static double byte_weight(unsigned char c) {
+    if (c == ' ') return 16;
+    if (c >= 'a' && c <= 'z') return strchr("etaoinsrhldcmu", c) ? 6 : 2;
+    if (c >= '0' && c <= '9') return 5;
+    if (c >= 'A' && c <= 'Z') return 1;
+    if (strchr(".:/-[]=,<>@_", c)) return 2;
+    return 0.5;
+}
+
+static double step_weight(const ByteSet *s) {
+    double w = 0;
+    for (int c = 0; c < 256; c++)
+        if (set_has(s, (unsigned char)c)) w += byte_weight((unsigned char)c);
+    return w;
+}
+
+/* Three bytes -> an index into Scanner.anchors. */
+static inline unsigned trigram_index(unsigned char a, unsigned char b, unsigned char c) {
+    uint32_t key = (uint32_t)a << 16 | (uint32_t)b << 8 | c;
+    return (key * 2654435761u) >> 16;
+}
+
+/* Compiles one pattern; returns 0, or -1 with a ValueError set. */
+static int compile_pattern(PyObject *item, Pattern *out) {
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(item);
+    Py_ssize_t n = PyBytes_GET_SIZE(item);
+    int length = 0;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (length == MAX_PATTERN) {
+            PyErr_Format(PyExc_ValueError, "prefilter pattern %R: too long for the scanner", item);
+            return -1;
+        }
+        ByteSet *step = &out->steps[length];
+        memset(step, 0, sizeof *step);
+        unsigned char c = p[i];
+        if (c == '\\') {
+            if (i + 1 >= n || is_alnum(p[i + 1])) {  /* \d, \s, \1 ...: not plain bytes */
+                PyErr_Format(PyExc_ValueError, "prefilter pattern %R: unsupported escape", item);
+                return -1;
+            }
+            set_add(step, p[i + 1]);
+            i += 2;
+        } else if (c == '[') {
+            i++;
+            if (i < n && p[i] == '^') {
+                PyErr_Format(PyExc_ValueError, "prefilter pattern %R: negated class", item);
+                return -1;
+            }
+            int members = 0;
+            while (i < n && (p[i] != ']' || members == 0)) {
+                unsigned char a = p[i];
+                if (a == '\\') {
+                    if (i + 1 >= n || is_alnum(p[i + 1])) {
+                        PyErr_Format(PyExc_ValueError, "prefilter pattern %R: unsupported escape", item);
+                        return -1;
+                    }
+                    a = p[++i];
+                }
+                if (i + 2 < n && p[i + 1] == '-' && p[i + 2] != ']') {
+                    unsigned char b = p[i + 2];
+                    if (b == '\\' || b < a) {
+                        PyErr_Format(PyExc_ValueError, "prefilter pattern %R: unsupported range", item);
+                        return -1;
+                    }
+                    add_range(step, a, b);
+                    i += 3;
+                } else {
+                    set_add(step, a);
+                    i++;
+                }
+                members++;
+            }
+            if (i >= n) {
+                PyErr_Format(PyExc_ValueError, "prefilter pattern %R: unclosed class", item);
+                return -1;
+            }
+            i++;  /* the "]" */
+        } else if (strchr(".^$*+?{}()|]", c) != NULL) {
+            PyErr_Format(PyExc_ValueError, "prefilter pattern %R: only bytes, \\-escapes and [classes]", item);
+            return -1;
+        } else {
+            set_add(step, c);
+            i++;
+        }
+        if (set_has(step, '\n')) {
+            PyErr_Format(PyExc_ValueError, "prefilter pattern %R: matches a newline", item);
+            return -1;
+        }
+        length++;
+    }
+    if (length < 3) {
+        PyErr_Format(PyExc_ValueError, "prefilter pattern %R: shorter than three bytes", item);
+        return -1;
+    }
+    out->length = length;
+    out->anchor = 0;
+    return 0;
+}
+
+static inline int pattern_at(const Pattern *pat, const unsigned char *s, const unsigned char *end) {
+    if (end - s < pat->length) return 0;
+    for (int k = 0; k < pat->length; k++)
+        if (!set_has(&pat->steps[k], s[k])) return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* A small hash table: byte-string keys in an arena, two 64-bit values each              */
+
+typedef struct {
+    uint64_t hash;
+    size_t key;      /* offset in the arena; (size_t)-1 when the slot is empty */
+    size_t length;
+    uint64_t a, b;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t capacity;  /* a power of two */
+    size_t used;
+    size_t *order;    /* slot indexes in insertion order */
+    char *arena;
+    size_t arena_used, arena_size;
+} Table;
+
+static uint64_t hash_bytes(const unsigned char *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ULL; }
+    return h ^ (h >> 29);
+}
+
+static int table_init(Table *t) {
+    t->capacity = 64;
+    t->used = 0;
+    t->slots = malloc(t->capacity * sizeof(Slot));
+    t->order = malloc(t->capacity * sizeof(size_t));
+    t->arena_size = 4096;
+    t->arena_used = 0;
+    t->arena = malloc(t->arena_size);
+    if (!t->slots || !t->order || !t->arena) return -1;
+    for (size_t i = 0; i < t->capacity; i++) t->slots[i].key = (size_t)-1;
+    return 0;
+}
+
+static void table_free(Table *t) {
+    free(t->slots); free(t->order); free(t->arena);
+    t->slots = NULL; t->order = NULL; t->arena = NULL;
+}
+
+static int table_grow(Table *t) {
+    size_t capacity = t->capacity * 2;
+    Slot *slots = malloc(capacity * sizeof(Slot));
+    size_t *order = malloc(capacity * sizeof(size_t));
+    if (!slots || !order) { free(slots); free(order); return -1; }
+    for (size_t i = 0; i < capacity; i++) slots[i].key = (size_t)-1;
+    for (size_t k = 0; k < t->used; k++) {
+        Slot *old = &t->slots[t->order[k]];
+        size_t j = old->hash & (capacity - 1);
+        while (slots[j].key != (size_t)-1) j = (j + 1) & (capacity - 1);
+        slots[j] = *old;
+        order[k] = j;
+    }
+    free(t->slots); free(t->order);
+    t->slots = slots; t->order = order; t->capacity = capacity;
+    return 0;
+}
+
+/* The slot for key, added (values 0) when new; NULL when out of memory. */
+static Slot *table_get(Table *t, const unsigned char *key, size_t n, int *is_new) {
+    uint64_t h = hash_bytes(key, n);
+    size_t j = h & (t->capacity - 1);
+    while (t->slots[j].key != (size_t)-1) {
+        Slot *s = &t->slots[j];
+        if (s->hash == h && s->length == n && memcmp(t->arena + s->key, key, n) == 0) {
+            *is_new = 0;
+            return s;
+        }
+        j = (j + 1) & (t->capacity - 1);
+    }
+    if ((t->used + 1) * 2 > t->capacity) {
+        if (table_grow(t) < 0) return NULL;
+        return table_get(t, key, n, is_new);
+    }
+    if (t->arena_used + n > t->arena_size) {
+        size_t size = t->arena_size * 2;
+        while (size < t->arena_used + n) size *= 2;
+        char *arena = realloc(t->arena, size);
+        if (!arena) return NULL;
+        t->arena = arena; t->arena_size = size;
+    }
+    memcpy(t->arena + t->arena_used, key, n);
+    Slot *s = &t->slots[j];
+    s->hash = h; s->key = t->arena_used; s->length = n; s->a = 0; s->b = 0;
+    t->arena_used += n;
+    t->order[t->used++] = j;
+    *is_new = 1;
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The scanner object                                                                    */
+
+#define MAX_WORDS 32
+#define MAX_PATTERNS 64
+#define TUNE_BYTES (256 * 1024)  /* a chunk this large picks the anchors from its bytes */
+#define MAX_PROGRAMS 64
+
+typedef struct {
+    PyObject_HEAD
+    int n_patterns;
+    Pattern *patterns;
+    uint8_t anchors[65536];        /* [trigram_index()]: 1 when it may be some pattern's anchor */
+    int tuned;                     /* 1 once the anchors were chosen from a real chunk's bytes */
+    int n_words;
+    char words[MAX_WORDS][32];     /* status= words with an outcome */
+    int word_len[MAX_WORDS];
+    PyObject *outcomes;            /* tuple: outcome str per word index, then the reject outcome */
+    int n_programs;
+    char *programs[MAX_PROGRAMS];  /* exact program names some parser claims */
+    int program_len[MAX_PROGRAMS];
+    PyObject *mta;
+} Scanner;
+
+static void Scanner_dealloc(Scanner *self) {
+    free(self->patterns);
+    for (int i = 0; i < self->n_programs; i++) free(self->programs[i]);
+    Py_XDECREF(self->outcomes);
+    Py_XDECREF(self->mta);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Picks each pattern's anchor (the three steps searched for) and fills the search tables.
+ * freq, when given, counts the trigram_index() of every position of a real chunk: the
+ * anchor is then the one least seen there; without it, a rough weight per byte decides. */
+static void choose_anchors(Scanner *self, const uint32_t *freq) {
+    memset(self->anchors, 0, sizeof self->anchors);
+    for (int i = 0; i < self->n_patterns; i++) {
+        Pattern *p = &self->patterns[i];
+        double best = -1;
+        for (int k = 0; k + 3 <= p->length; k++) {
+            const ByteSet *s0 = &p->steps[k], *s1 = s0 + 1, *s2 = s0 + 2;
+            double w = step_weight(s0) * step_weight(s1) * step_weight(s2);
+            if (freq != NULL) {   /* seen count first, the weight only to break ties */
+                double seen = 0;
+                for (int a = 0; a < 256; a++) {
+                    if (!set_has(s0, (unsigned char)a)) continue;
+                    for (int b = 0; b < 256; b++) {
+                        if (!set_has(s1, (unsigned char)b)) continue;
+                        for (int c = 0; c < 256; c++)
+                            if (set_has(s2, (unsigned char)c))
+                                seen += freq[trigram_index((unsigned char)a, (unsigned char)b, (unsigned char)c)];
+                    }
+                }
+                w = seen * 1e6 + w;
+            }
+            if (best < 0 || w < best) { best = w; p->anchor = k; }
+        }
+        const ByteSet *s0 = &p->steps[p->anchor], *s1 = s0 + 1, *s2 = s0 + 2;
+        for (int a = 0; a < 256; a++) {
+            if (!set_has(s0, (unsigned char)a)) continue;
+            for (int b = 0; b < 256; b++) {
+                if (!set_has(s1, (unsigned char)b)) continue;
+                for (int c = 0; c < 256; c++)
+                    if (set_has(s2, (unsigned char)c))
+                        self->anchors[trigram_index((unsigned char)a, (unsigned char)b, (unsigned char)c)] = 1;
+            }
+        }
+    }
+}
+
+/* Chooses the anchors again from the bytes of a real chunk (once, from the first large one). */
+static int tune_anchors(Scanner *self, const unsigned char *chunk, Py_ssize_t size) {
+    uint32_t *freq = calloc(65536, sizeof(uint32_t));
+    if (!freq) return -1;
+    for (Py_ssize_t i = 0; i + 2 < size; i++) freq[trigram_index(chunk[i], chunk[i + 1], chunk[i + 2])]++;
+    choose_anchors(self, freq);
+    free(freq);
+    self->tuned = 1;
+    return 0;
+}
+
+static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"patterns", "programs", "status_outcomes", "reject_outcome", "mta", NULL};
+    PyObject *patterns, *programs, *status_outcomes, *reject_outcome, *mta;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!UU", names, &patterns, &programs,
+                                     &PyDict_Type, &status_outcomes, &reject_outcome, &mta))
+        return -1;
+    PyObject *pat_seq = PySequence_Fast(patterns, "patterns must be a sequence of bytes");
+    if (!pat_seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(pat_seq);
+    if (n > MAX_PATTERNS) { Py_DECREF(pat_seq); PyErr_SetString(PyExc_ValueError, "too many patterns"); return -1; }
+    self->patterns = calloc(n > 0 ? n : 1, sizeof(Pattern));
+    if (!self->patterns) { Py_DECREF(pat_seq); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(pat_seq, i);
+        if (!PyBytes_Check(item)) {
+            Py_DECREF(pat_seq);
+            PyErr_SetString(PyExc_TypeError, "patterns must be bytes");
+            return -1;
+        }
+        if (compile_pattern(item, &self->patterns[i]) < 0) {
+            Py_DECREF(pat_seq);
+            return -1;
+        }
+    }
+    Py_DECREF(pat_seq);
+    self->n_patterns = (int)n;
+    choose_anchors(self, NULL);
+
+    PyObject *prog_seq = PySequence_Fast(programs, "programs must be a sequence of str");
+    if (!prog_seq) return -1;
+    Py_ssize_t np = PySequence_Fast_GET_SIZE(prog_seq);
+    if (np > MAX_PROGRAMS) { Py_DECREF(prog_seq); PyErr_SetString(PyExc_ValueError, "too many programs"); return -1; }
+    for (Py_ssize_t i = 0; i < np; i++) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(prog_seq, i), &len);
+        if (!s) { Py_DECREF(prog_seq); return -1; }
+        self->programs[i] = malloc(len + 1);
+        if (!self->programs[i]) { Py_DECREF(prog_seq); PyErr_NoMemory(); return -1; }
+        memcpy(self->programs[i], s, len + 1);
+        self->program_len[i] = (int)len;
+        self->n_programs = (int)i + 1;
+    }
+    Py_DECREF(prog_seq);
+
+    Py_ssize_t nw = PyDict_Size(status_outcomes);
+    if (nw > MAX_WORDS) { PyErr_SetString(PyExc_ValueError, "too many status words"); return -1; }
+    self->outcomes = PyTuple_New(nw + 1);
+    if (!self->outcomes) return -1;
+    Py_ssize_t pos = 0;
+    PyObject *word, *outcome;
+    int w = 0;
+    while (PyDict_Next(status_outcomes, &pos, &word, &outcome)) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(word, &len);
+        if (!s || !PyUnicode_Check(outcome)) {
+            if (s) PyErr_SetString(PyExc_TypeError, "status_outcomes maps str to str");
+            return -1;
+        }
+        if (len >= 32) { PyErr_SetString(PyExc_ValueError, "status word too long"); return -1; }
+        memcpy(self->words[w], s, len);
+        self->word_len[w] = (int)len;
+        Py_INCREF(outcome);
+        PyTuple_SET_ITEM(self->outcomes, w, outcome);
+        w++;
+    }
+    self->n_words = w;
+    Py_INCREF(reject_outcome);
+    PyTuple_SET_ITEM(self->outcomes, w, reject_outcome);
+    Py_INCREF(mta);
+    self->mta = mta;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Candidate test: does any prefilter pattern occur in [s, end)?                          */
+
+/* Whether some pattern stands with its anchor at q (and wholly inside [s, end)). */
+static int pattern_near(const Scanner *self, const unsigned char *q, const unsigned char *s, const unsigned char *end) {
+    for (int i = 0; i < self->n_patterns; i++) {
+        const Pattern *pat = &self->patterns[i];
+        if (q - s >= pat->anchor && pattern_at(pat, q - pat->anchor, end)) return 1;
+    }
+    return 0;
+}
+
+/* Whether any prefilter pattern stands in the line [s, end). */
+static int any_pattern(const Scanner *self, const unsigned char *s, const unsigned char *end) {
+    const unsigned char *q = s;
+    /* 16 positions at a time without a branch: most blocks hold no anchor */
+    while (end - q >= 18) {
+        unsigned hit = 0;
+        for (int k = 0; k < 16; k++) hit |= self->anchors[trigram_index(q[k], q[k + 1], q[k + 2])];
+        if (hit)
+            for (int k = 0; k < 16; k++)
+                if (self->anchors[trigram_index(q[k], q[k + 1], q[k + 2])] && pattern_near(self, q + k, s, end))
+                    return 1;
+        q += 16;
+    }
+    for (; end - q >= 3; q++)
+        if (self->anchors[trigram_index(q[0], q[1], q[2])] && pattern_near(self, q, s, end)) return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Reading one line: fast_postfix.LINE, then postfix.delivery() / postfix.reject()         */
+
+typedef struct { const unsigned char *s; Py_ssize_t n; } Span;
+
+enum { NOT_FAST = 0, FAST_EVENT = 1, FAST_UNPARSED = 2 };
+
+typedef struct {
+    int outcome;            /* index into Scanner.outcomes */
+    Span code, reply, remote;  /* n < 0: None */
+    Span minute;            /* stamp text without its two digits of seconds */
+    int second;             /* 0..99 */
+} Fast;
+
+static inline int starts(const unsigned char *p, const unsigned char *end, const char *lit, size_t n) {
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)lit[i]) return 0;
+    return 1;
+}
+
+/* True when every byte of [s, end) is printable ASCII (" " to "~"); eight bytes at a time. */
+static int printable(const unsigned char *s, const unsigned char *end) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - s >= 8) {
+        uint64_t x;
+        memcpy(&x, s, 8);
+        /* a byte below 0x20, or above 0x7e (0x7f, or any with its high bit set) */
+        if ((((x - 0x20 * ones) & ~x) | ((x + ones) | x)) & highs) return 0;
+        s += 8;
+    }
+    for (; s < end; s++)
+        if (*s < ' ' || *s > '~') return 0;
+    return 1;
+}
+
+static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* codes.is_valid_code: [245]\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2}) and nothing else. */
+static int valid_code(const unsigned char *s, Py_ssize_t n) {
+    if (n < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.') return 0;
+    Py_ssize_t i = 2;
+    for (int part = 0; part < 2; part++) {
+        Py_ssize_t start = i;
+        while (i < n && is_digit(s[i])) i++;
+        Py_ssize_t len = i - start;
+        if (len < 1 || len > 3 || (len > 1 && s[start] == '0')) return 0;
+        if (part == 0) { if (i >= n || s[i] != '.') return 0; i++; }
+    }
+    return i == n;
+}
+
+/* "[2-5][0-9]{2}" */
+static inline int valid_reply(const unsigned char *s) {
+    return s[0] >= '2' && s[0] <= '5' && is_digit(s[1]) && is_digit(s[2]);
+}
+
+/* The length of "[0-9]+\.[0-9]+\.[0-9]+(?![0-9.])" at s, or 0. */
+static Py_ssize_t dotted_code(const unsigned char *s, const unsigned char *end) {
+    const unsigned char *p = s;
+    for (int part = 0; part < 3; part++) {
+        const unsigned char *start = p;
+        while (p < end && is_digit(*p)) p++;
+        if (p == start) return 0;
+        if (part < 2) { if (p >= end || *p != '.') return 0; p++; }
+    }
+    if (p < end && (is_digit(*p) || *p == '.')) return 0;
+    return p - s;
+}
+
+/* postfix._relay_host */
+static Span relay_host(Span relay) {
+    Span none = {NULL, -1};
+    const unsigned char *bracket = memchr(relay.s, '[', relay.n);
+    if (bracket == NULL || bracket == relay.s) return none;
+    Py_ssize_t at = bracket - relay.s;
+    if (memchr(bracket, '/', relay.n - at) != NULL) return none;
+    if (at == 7 && memcmp(relay.s, "unknown", 7) == 0) {
+        const unsigned char *close = memchr(bracket, ']', relay.n - at);
+        if (close == NULL || close - relay.s <= at + 1) return none;
+        Span address = {bracket + 1, close - bracket - 1};
+        return address;
+    }
+    Span host = {relay.s, at};
+    return host;
+}
+
+/* postfix._client_host */
+static Span client_host(Span client) {
+    Span none = {NULL, -1};
+    const unsigned char *bracket = memchr(client.s, '[', client.n);
+    if (bracket == NULL) return none;
+    Py_ssize_t at = bracket - client.s;
+    const unsigned char *close = memchr(bracket, ']', client.n - at);
+    if (close == NULL) return none;
+    if (at > 0 && !(at == 7 && memcmp(client.s, "unknown", 7) == 0)) {
+        Span name = {client.s, at};
+        return name;
+    }
+    if (close - bracket - 1 <= 0) return none;
+    Span address = {bracket + 1, close - bracket - 1};
+    return address;
+}
+
+/* The reply of a delivery record's reason: postfix._SAID, else _REPLY_AT_START; n < 0 when none. */
+static Span reason_reply(Span reason) {
+    Span none = {NULL, -1};
+    const unsigned char *s = reason.s, *end = reason.s + reason.n;
+    /* the leftmost " said: NNN" or " refused to talk to me: NNN" followed by " ", "-" or the end */
+    static const char *const lead[2] = {" said: ", " refused to talk to me: "};
+    const unsigned char *first = NULL;
+    for (int k = 0; k < 2; k++) {
+        size_t n = strlen(lead[k]);
+        const unsigned char *p = s;
+        while (p < end) {
+            const unsigned char *at = memmem(p, end - p, lead[k], n);
+            if (at == NULL || (first != NULL && at >= first)) break;
+            const unsigned char *q = at + n;
+            if (end - q >= 3 && is_digit(q[0]) && is_digit(q[1]) && is_digit(q[2])
+                && (q + 3 == end || q[3] == ' ' || q[3] == '-')) {
+                first = at;
+                break;
+            }
+            p = at + 1;
+        }
+    }
+    if (first != NULL) {
+        const unsigned char *q = first + (first[1] == 's' ? 7 : 24);
+        Span reply = {q, 3};
+        return valid_reply(q) ? reply : none;
+    }
+    if (reason.n >= 4 && s[0] >= '2' && s[0] <= '5' && is_digit(s[1]) && is_digit(s[2])
+        && (s[3] == ' ' || s[3] == '-')) {
+        Span reply = {s, 3};
+        return reply;
+    }
+    return none;
+}
+
+/* The first occurrence of ", " at or after p with no space before it: the end of a lazy
+ * "[!-~]*?, " (NULL when the first space is not preceded by ","). */
+static const unsigned char *lazy_field_end(const unsigned char *p, const unsigned char *end) {
+    const unsigned char *space = memchr(p, ' ', end - p);
+    if (space == NULL || space == p || space[-1] != ',') return NULL;
+    return space - 1;
+}
+
+/* Reads one line [s, end) (end at its newline or the chunk's end). */
+static int read_fast(const Scanner *self, const unsigned char *s, const unsigned char *end, Fast *out) {
+    const unsigned char *p = s;
+    /* stamp: month, " {1,2}", day "[0-9]{1,2}", " HH:MM:SS " */
+    if (end - p < 16) return NOT_FAST;
+    int month = -1;
+    for (int m = 0; m < 12; m++)
+        if (p[0] == MONTHS[3 * m] && p[1] == MONTHS[3 * m + 1] && p[2] == MONTHS[3 * m + 2]) { month = m; break; }
+    if (month < 0) return NOT_FAST;
+    p += 3;
+    if (*p != ' ') return NOT_FAST;
+    p++;
+    if (*p == ' ') p++;
+    if (!is_digit(*p)) return NOT_FAST;
+    p++;
+    if (is_digit(*p)) p++;
+    if (end - p < 10 || p[0] != ' ' || !is_digit(p[1]) || !is_digit(p[2]) || p[3] != ':'
+        || !is_digit(p[4]) || !is_digit(p[5]) || p[6] != ':' || !is_digit(p[7]) || !is_digit(p[8]) || p[9] != ' ')
+        return NOT_FAST;
+    out->minute.s = s;
+    out->minute.n = (p + 7) - s;
+    out->second = (p[7] - '0') * 10 + (p[8] - '0');
+    p += 10;
+    /* host: "[!-9;=-Z\\^-~]+ " */
+    const unsigned char *host = p;
+    while (p < end && (CLASS[*p] & C_HOST)) p++;
+    if (p == host || p >= end || *p != ' ') return NOT_FAST;
+    p++;
+    /* program: a run of NAME holding a "/", then "[pid]: " */
+    const unsigned char *prog = p;
+    while (p < end && (CLASS[*p] & C_NAME)) p++;
+    Py_ssize_t prog_len = p - prog;
+    if (prog_len == 0 || memchr(prog, '/', prog_len) == NULL) return NOT_FAST;
+    if (p >= end || *p != '[') return NOT_FAST;
+    p++;
+    const unsigned char *pid = p;
+    while (p < end && is_digit(*p)) p++;
+    if (p == pid || end - p < 3 || p[0] != ']' || p[1] != ':' || p[2] != ' ') return NOT_FAST;
+    p += 3;
+    const unsigned char *message = p;
+    /* the whole line printable ASCII, as every class of LINE is */
+    if (!printable(s, end)) return NOT_FAST;
+    /* a program that another parser claims by its exact name: the general path decides */
+    for (int i = 0; i < self->n_programs; i++)
+        if (self->program_len[i] == prog_len && memcmp(self->programs[i], prog, prog_len) == 0) return NOT_FAST;
+    /* queue id (or NOQUEUE): "[0-9A-Za-z]+" */
+    const unsigned char *qid = p;
+    while (p < end && (CLASS[*p] & C_ALNUM)) p++;
+    if (p == qid) return NOT_FAST;
+    if (starts(p, end, ": to=<", 6)) {
+        /* delivery: ": to=<...>, [orig_to=<...>, ]relay=R, [conn_use=N, ]delay=D, delays=a/b/c/d, [tls=T, ]dsn=X, status=W[ (reason)]" */
+        p += 6;
+        const unsigned char *close = memmem(p, end - p, ">, ", 3);
+        if (close == NULL) return NOT_FAST;
+        p = close + 3;
+        if (starts(p, end, "orig_to=<", 9)) {
+            close = memmem(p + 9, end - p - 9, ">, ", 3);
+            if (close == NULL) return NOT_FAST;
+            p = close + 3;
+        }
+        if (!starts(p, end, "relay=", 6)) return NOT_FAST;
+        p += 6;
+        Span relay = {p, 0};
+        const unsigned char *comma = lazy_field_end(p, end);
+        if (comma == NULL) return NOT_FAST;
+        relay.n = comma - p;
+        p = comma + 2;
+        if (starts(p, end, "conn_use=", 9)) {
+            p += 9;
+            const unsigned char *digits = p;
+            while (p < end && is_digit(*p)) p++;
+            if (p == digits || !starts(p, end, ", ", 2)) return NOT_FAST;
+            p += 2;
+        }
+        if (!starts(p, end, "delay=", 6)) return NOT_FAST;
+        p += 6;
+        for (int part = 0; part < 5; part++) {
+            if (part == 1) {
+                if (!starts(p, end, "delays=", 7)) return NOT_FAST;
+                p += 7;
+            }
+            const unsigned char *number = p;
+            while (p < end && (is_digit(*p) || *p == '.')) p++;
+            if (p == number) return NOT_FAST;
+            if (part == 0 || part == 4) {
+                if (!starts(p, end, ", ", 2)) return NOT_FAST;
+                p += 2;
+            } else if (part >= 1 && part <= 3) {
+                if (p >= end || *p != '/') return NOT_FAST;
+                p++;
+            }
+        }
+        if (starts(p, end, "tls=", 4)) {
+            comma = lazy_field_end(p + 4, end);
+            if (comma == NULL) return NOT_FAST;
+            p = comma + 2;
+        }
+        if (!starts(p, end, "dsn=", 4)) return NOT_FAST;
+        p += 4;
+        Span dsn = {p, 0};
+        while (p < end && *p != ',' && (CLASS[*p] & C_NOT_SPACE)) p++;
+        dsn.n = p - dsn.s;
+        if (!starts(p, end, ", status=", 9)) return NOT_FAST;
+        p += 9;
+        const unsigned char *word = p;
+        while (p < end && ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '-')) p++;
+        Py_ssize_t word_len = p - word;
+        if (word_len == 0) return NOT_FAST;
+        Span reason = {NULL, -1};
+        if (p < end) {
+            if (end - p < 3 || p[0] != ' ' || p[1] != '(' || end[-1] != ')') return NOT_FAST;
+            reason.s = p + 2;
+            reason.n = (end - 1) - (p + 2);
+        }
+        /* postfix.delivery() */
+        int outcome = -1;
+        for (int w = 0; w < self->n_words; w++)
+            if (self->word_len[w] == word_len && memcmp(self->words[w], word, word_len) == 0) { outcome = w; break; }
+        if (outcome < 0 || !valid_code(dsn.s, dsn.n)) return FAST_UNPARSED;
+        Span empty = {(const unsigned char *)"", 0};
+        out->outcome = outcome;
+        out->code = dsn;
+        out->reply = reason_reply(reason.n >= 0 ? reason : empty);
+        out->remote = relay_host(relay);
+        return FAST_EVENT;
+    }
+    /* reject: ": reject: " or ": milter-reject: ", "[A-Z][A-Z-]* from CLIENT: TEXT", in a
+     * message without "status=" (LINE tries the delivery record first, and a message that
+     * holds "status=" cannot be a reject there) */
+    if (starts(p, end, ": reject: ", 10)) p += 10;
+    else if (starts(p, end, ": milter-reject: ", 17)) p += 17;
+    else return NOT_FAST;
+    if (memmem(message, end - message, "status=", 7) != NULL) return NOT_FAST;
+    if (p >= end || !(*p >= 'A' && *p <= 'Z')) return NOT_FAST;
+    while (p < end && ((*p >= 'A' && *p <= 'Z') || *p == '-')) p++;
+    if (!starts(p, end, " from ", 6)) return NOT_FAST;
+    p += 6;
+    /* "[!-~]+?: ": the first ": " with no space before it and at least one byte */
+    const unsigned char *space = memchr(p, ' ', end - p);
+    if (space == NULL || space - p < 2 || space[-1] != ':') return NOT_FAST;
+    Span client = {p, (space - 1) - p};
+    Span text = {space + 1, end - (space + 1)};
+    /* postfix._reply_and_code() */
+    const unsigned char *t = text.s, *tend = text.s + text.n;
+    Span none = {NULL, -1};
+    out->reply = none;
+    out->code = none;
+    if (text.n >= 3 && is_digit(t[0]) && is_digit(t[1]) && is_digit(t[2])) {
+        Py_ssize_t code_len = 0;
+        if (text.n > 3 && (t[3] == ' ' || t[3] == '-')) code_len = dotted_code(t + 4, tend);
+        if (code_len > 0) {
+            out->reply.s = t; out->reply.n = 3;
+            out->code.s = t + 4; out->code.n = code_len;
+        } else if (text.n == 3 || !(is_digit(t[3]) || t[3] == '.')) {
+            out->reply.s = t; out->reply.n = 3;
+        }
+    }
+    if (out->reply.n >= 0) {
+        if (!valid_reply(out->reply.s) || (out->code.n >= 0 && !valid_code(out->code.s, out->code.n)))
+            return FAST_UNPARSED;
+    } else {
+        Py_ssize_t code_len = dotted_code(t, tend);
+        if (code_len > 0) {
+            if (!valid_code(t, code_len)) return FAST_UNPARSED;
+            out->code.s = t; out->code.n = code_len;
+        }
+    }
+    out->outcome = self->n_words;  /* the reject outcome */
+    out->remote = client_host(client);
+    return FAST_EVENT;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* scan()                                                                                 */
+
+typedef struct {
+    Py_ssize_t *starts;
+    size_t n_starts, cap_starts;
+    Table keys;      /* key bytes -> a: count, b: offset of the first line */
+    Table minutes;   /* minute text -> a, b: bits of the seconds 0-63, 64-99 */
+    Py_ssize_t matched, unparsed;
+    int failed;
+} ScanState;
+
+static int push_start(ScanState *st, Py_ssize_t start) {
+    if (st->n_starts == st->cap_starts) {
+        size_t cap = st->cap_starts ? st->cap_starts * 2 : 256;
+        Py_ssize_t *starts = realloc(st->starts, cap * sizeof(Py_ssize_t));
+        if (!starts) return -1;
+        st->starts = starts; st->cap_starts = cap;
+    }
+    st->starts[st->n_starts++] = start;
+    return 0;
+}
+
+static void append_field(unsigned char *key, size_t *n, Span field) {
+    if (field.n < 0) { key[(*n)++] = 1; return; }  /* None */
+    key[(*n)++] = 2;
+    memcpy(key + *n, field.s, field.n);
+    *n += field.n;
+    key[(*n)++] = 0;
+}
+
+static int count_event(ScanState *st, const Fast *fast, Py_ssize_t offset,
+                       const unsigned char **last_minute, Py_ssize_t *last_minute_n, Slot **last_slot) {
+    /* key: outcome byte, then code, reply, remote: each 1 (None) or 2 + bytes + 0 */
+    size_t need = 1 + 3 * 2 + (fast->code.n > 0 ? fast->code.n : 0) + (fast->reply.n > 0 ? fast->reply.n : 0)
+                  + (fast->remote.n > 0 ? fast->remote.n : 0);
+    unsigned char small[512];
+    unsigned char *key = need <= sizeof small ? small : malloc(need);
+    if (!key) return -1;
+    size_t n = 0;
+    key[n++] = (unsigned char)fast->outcome;
+    append_field(key, &n, fast->code);
+    append_field(key, &n, fast->reply);
+    append_field(key, &n, fast->remote);
+    int is_new;
+    Slot *slot = table_get(&st->keys, key, n, &is_new);
+    if (key != small) free(key);
+    if (!slot) return -1;
+    if (is_new) slot->b = (uint64_t)offset;
+    slot->a++;
+    /* the second, under its minute; consecutive lines mostly share the minute */
+    Slot *minute;
+    if (*last_slot != NULL && *last_minute_n == fast->minute.n
+        && memcmp(*last_minute, fast->minute.s, fast->minute.n) == 0) {
+        minute = *last_slot;
+    } else {
+        minute = table_get(&st->minutes, fast->minute.s, fast->minute.n, &is_new);
+        if (!minute) return -1;
+        /* the table may have moved its slots: remember the text, look the slot up again next time */
+        *last_minute = fast->minute.s;
+        *last_minute_n = fast->minute.n;
+    }
+    if (fast->second < 64) minute->a |= (uint64_t)1 << fast->second;
+    else minute->b |= (uint64_t)1 << (fast->second - 64);
+    *last_slot = minute;
+    return 0;
+}
+
+static void scan_chunk(const Scanner *self, const unsigned char *chunk, Py_ssize_t size, ScanState *st) {
+    const unsigned char *last_minute = NULL;
+    Py_ssize_t last_minute_n = 0;
+    Slot *last_slot = NULL;
+    size_t minutes_capacity = st->minutes.capacity;
+    Py_ssize_t pos = 0;
+    while (pos < size) {
+        const unsigned char *line = chunk + pos;
+        const unsigned char *newline = memchr(line, '\n', size - pos);
+        const unsigned char *end = newline ? newline : chunk + size;
+        Fast fast;
+        int kind = read_fast(self, line, end, &fast);
+        if (kind == FAST_EVENT) {
+            if (st->minutes.capacity != minutes_capacity) {  /* slots moved when the table grew */
+                last_slot = NULL;
+                minutes_capacity = st->minutes.capacity;
+            }
+            if (count_event(st, &fast, pos, &last_minute, &last_minute_n, &last_slot) < 0) { st->failed = 1; return; }
+            if (st->minutes.capacity != minutes_capacity) {
+                last_slot = NULL;
+                minutes_capacity = st->minutes.capacity;
+            }
+            st->matched++;
+        } else if (kind == FAST_UNPARSED) {
+            st->unparsed++;
+        } else if (any_pattern(self, line, end)) {
+            if (push_start(st, pos) < 0) { st->failed = 1; return; }
+        }
+        pos = (end - chunk) + 1;
+    }
+}
+
+static PyObject *field_object(const unsigned char *key, size_t *i) {
+    if (key[*i] == 1) { (*i)++; Py_RETURN_NONE; }
+    (*i)++;
+    const unsigned char *start = key + *i;
+    while (key[*i] != 0) (*i)++;
+    PyObject *text = PyUnicode_DecodeLatin1((const char *)start, key + *i - start, NULL);
+    (*i)++;
+    return text;
+}
+
+static PyObject *Scanner_scan(Scanner *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    ScanState st;
+    memset(&st, 0, sizeof st);
+    if (table_init(&st.keys) < 0 || table_init(&st.minutes) < 0) {
+        table_free(&st.keys); table_free(&st.minutes);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    /* with the GIL held: the tables are the scanner's, shared by every thread that calls it */
+    if (!self->tuned && view.len >= TUNE_BYTES && tune_anchors(self, (const unsigned char *)view.buf, view.len) < 0)
+        st.failed = 1;
+    if (!st.failed) {
+        Py_BEGIN_ALLOW_THREADS
+        scan_chunk(self, (const unsigned char *)view.buf, view.len, &st);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&view);
+
+    PyObject *result = NULL, *starts = NULL, *keys = NULL, *minutes = NULL;
+    if (st.failed) { PyErr_NoMemory(); goto done; }
+    starts = PyList_New((Py_ssize_t)st.n_starts);
+    if (!starts) goto done;
+    for (size_t i = 0; i < st.n_starts; i++) {
+        PyObject *n = PyLong_FromSsize_t(st.starts[i]);
+        if (!n) goto done;
+        PyList_SET_ITEM(starts, i, n);
+    }
+    keys = PyList_New((Py_ssize_t)st.keys.used);
+    if (!keys) goto done;
+    for (size_t k = 0; k < st.keys.used; k++) {
+        Slot *slot = &st.keys.slots[st.keys.order[k]];
+        const unsigned char *key = (const unsigned char *)st.keys.arena + slot->key;
+        size_t i = 1;
+        PyObject *outcome = PyTuple_GET_ITEM(self->outcomes, key[0]);
+        PyObject *code = field_object(key, &i);
+        PyObject *reply = code ? field_object(key, &i) : NULL;
+        PyObject *remote = reply ? field_object(key, &i) : NULL;
+        if (!remote) { Py_XDECREF(code); Py_XDECREF(reply); goto done; }
+        PyObject *entry = Py_BuildValue("(n(OONNN)n)", (Py_ssize_t)slot->b, self->mta, outcome,
+                                        code, reply, remote, (Py_ssize_t)slot->a);
+        if (!entry) goto done;
+        PyList_SET_ITEM(keys, k, entry);
+    }
+    minutes = PyDict_New();
+    if (!minutes) goto done;
+    for (size_t k = 0; k < st.minutes.used; k++) {
+        Slot *slot = &st.minutes.slots[st.minutes.order[k]];
+        PyObject *text = PyUnicode_DecodeLatin1(st.minutes.arena + slot->key, slot->length, NULL);
+        PyObject *low = PyLong_FromUnsignedLongLong(slot->a);
+        PyObject *high = PyLong_FromUnsignedLongLong(slot->b);
+        PyObject *shift = PyLong_FromLong(64);
+        PyObject *shifted = (high && shift) ? PyNumber_Lshift(high, shift) : NULL;
+        PyObject *bits = (shifted && low) ? PyNumber_Or(shifted, low) : NULL;
+        int failed = !text || !bits || PyDict_SetItem(minutes, text, bits) < 0;
+        Py_XDECREF(text); Py_XDECREF(low); Py_XDECREF(high); Py_XDECREF(shift);
+        Py_XDECREF(shifted); Py_XDECREF(bits);
+        if (failed) goto done;
+    }
+    result = Py_BuildValue("(OOOnn)", starts, keys, minutes, st.matched, st.unparsed);
+done:
+    Py_XDECREF(starts); Py_XDECREF(keys); Py_XDECREF(minutes);
+    free(st.starts);
+    table_free(&st.keys);
+    table_free(&st.minutes);
+    return result;
+}
+
+static PyMethodDef Scanner_methods[] = {
+    {"scan", (PyCFunction)Scanner_scan, METH_O,
+     "scan(chunk) -> (starts, keys, minutes, matched, unparsed)\n\n"
+     "starts: offsets of the lines left to the Python parser (they hold a prefilter pattern);\n"
+     "keys: [(offset of the first line, (mta, outcome, code, reply, remote), count)] of the\n"
+     "lines read here, in the order they first appear; minutes: stamp text without its\n"
+     "seconds -> bits of the seconds seen; matched, unparsed: lines read here."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "exporter._fastscan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Scanner(patterns, programs, status_outcomes, reject_outcome, mta): reads chunks of syslog lines.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+};
+
+static struct PyModuleDef fastscan_module = {
+    PyModuleDef_HEAD_INIT, "exporter._fastscan",
+    "The syslog parser's compiled scanner (see exporter/_fastscan.c).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastscan(void) {
+    init_classes();
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&fastscan_module);
+    if (!module) return NULL;
+    Py_INCREF(&ScannerType);
+    if (PyModule_AddObject(module, "Scanner", (PyObject *)&ScannerType) < 0) {
+        Py_DECREF(&ScannerType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
