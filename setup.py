@@ -9,4 +9,5 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("exporter._fastscan", ["exporter/_fastscan.c"], optional=True,
                              extra_compile_args=["-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"])])
+                                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
+                             extra_link_args=["-pthread"])])

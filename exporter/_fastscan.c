@@ -23,14 +23,19 @@
  * syntax: plain bytes, "\" before a byte, and classes "[...]" with ranges. Anything else
  * is refused at construction (ValueError), and the caller uses the Python path.
  *
- * The scan runs without the GIL; Python objects are made only for the distinct tally keys
- * and minutes at the end.
+ * The scan runs without the GIL, a large chunk cut at line ends into parts that threads
+ * read at once (one per CPU this process may use, at most MAX_THREADS), each into tables of
+ * its own that are then merged in chunk order. Python objects are made only for the
+ * distinct tally keys and minutes at the end.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------ */
 /* Byte classes                                                                          */
@@ -295,6 +300,8 @@ static Slot *table_get(Table *t, const unsigned char *key, size_t n, int *is_new
 /* The scanner object                                                                    */
 
 #define MAX_WORDS 32
+#define MAX_THREADS 4
+#define PART_BYTES (128 * 1024)   /* the least a thread is given to read */
 #define MAX_PATTERNS 64
 #define TUNE_BYTES (256 * 1024)  /* a chunk this large picks the anchors from its bytes */
 #define MAX_PROGRAMS 64
@@ -313,6 +320,7 @@ typedef struct {
     char *programs[MAX_PROGRAMS];  /* exact program names some parser claims */
     int program_len[MAX_PROGRAMS];
     PyObject *mta;
+    int threads;                   /* how many threads may read one chunk */
 } Scanner;
 
 static void Scanner_dealloc(Scanner *self) {
@@ -373,12 +381,25 @@ static int tune_anchors(Scanner *self, const unsigned char *chunk, Py_ssize_t si
     return 0;
 }
 
+/* The CPUs this process may run on (its affinity mask, as a container's cpuset sets it). */
+static int usable_cpus(void) {
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"patterns", "programs", "status_outcomes", "reject_outcome", "mta", NULL};
+    static char *names[] = {"patterns", "programs", "status_outcomes", "reject_outcome", "mta", "threads", NULL};
     PyObject *patterns, *programs, *status_outcomes, *reject_outcome, *mta;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!UU", names, &patterns, &programs,
-                                     &PyDict_Type, &status_outcomes, &reject_outcome, &mta))
+    int threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!UU|i", names, &patterns, &programs,
+                                     &PyDict_Type, &status_outcomes, &reject_outcome, &mta, &threads))
         return -1;
+    if (threads <= 0) threads = usable_cpus();
+    self->threads = threads > MAX_THREADS ? MAX_THREADS : threads;
     PyObject *pat_seq = PySequence_Fast(patterns, "patterns must be a sequence of bytes");
     if (!pat_seq) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(pat_seq);
@@ -803,7 +824,7 @@ typedef struct {
     size_t n_starts, cap_starts;
     Table keys;      /* key bytes -> a: count, b: offset of the first line */
     Table minutes;   /* minute text -> a, b: bits of the seconds 0-63, 64-99 */
-    Py_ssize_t matched, unparsed;
+    Py_ssize_t lines, matched, unparsed;
     int failed;
 } ScanState;
 
@@ -863,17 +884,20 @@ static int count_event(ScanState *st, const Fast *fast, Py_ssize_t offset,
     return 0;
 }
 
-static void scan_chunk(const Scanner *self, const unsigned char *chunk, Py_ssize_t size, ScanState *st) {
+/* Reads the lines of chunk[from, to) (from at a line start, to at a line start or the end). */
+static void scan_range(const Scanner *self, const unsigned char *chunk, Py_ssize_t from, Py_ssize_t size,
+                       ScanState *st) {
     const unsigned char *last_minute = NULL;
     Py_ssize_t last_minute_n = 0;
     Slot *last_slot = NULL;
     size_t minutes_capacity = st->minutes.capacity;
-    Py_ssize_t pos = 0;
+    Py_ssize_t pos = from;
     while (pos < size) {
         const unsigned char *line = chunk + pos;
         const unsigned char *newline = memchr(line, '\n', size - pos);
         const unsigned char *end = newline ? newline : chunk + size;
         Fast fast;
+        st->lines++;
         int kind = read_fast(self, line, end, &fast);
         if (kind == FAST_EVENT) {
             if (st->minutes.capacity != minutes_capacity) {  /* slots moved when the table grew */
@@ -895,6 +919,106 @@ static void scan_chunk(const Scanner *self, const unsigned char *chunk, Py_ssize
     }
 }
 
+static int state_init(ScanState *st) {
+    memset(st, 0, sizeof *st);
+    if (table_init(&st->keys) < 0 || table_init(&st->minutes) < 0) {
+        table_free(&st->keys);
+        table_free(&st->minutes);
+        return -1;
+    }
+    return 0;
+}
+
+static void state_free(ScanState *st) {
+    free(st->starts);
+    st->starts = NULL;
+    table_free(&st->keys);
+    table_free(&st->minutes);
+}
+
+/* Adds a later part's state to an earlier one's: its lines come after the earlier part's. */
+static int state_merge(ScanState *into, const ScanState *from) {
+    for (size_t i = 0; i < from->n_starts; i++)
+        if (push_start(into, from->starts[i]) < 0) return -1;
+    for (size_t k = 0; k < from->keys.used; k++) {
+        const Slot *slot = &from->keys.slots[from->keys.order[k]];
+        int is_new;
+        Slot *to = table_get(&into->keys, (const unsigned char *)from->keys.arena + slot->key, slot->length, &is_new);
+        if (!to) return -1;
+        if (is_new) to->b = slot->b;   /* its first line is in the later part */
+        to->a += slot->a;
+    }
+    for (size_t k = 0; k < from->minutes.used; k++) {
+        const Slot *slot = &from->minutes.slots[from->minutes.order[k]];
+        int is_new;
+        Slot *to = table_get(&into->minutes, (const unsigned char *)from->minutes.arena + slot->key, slot->length,
+                             &is_new);
+        if (!to) return -1;
+        to->a |= slot->a;
+        to->b |= slot->b;
+    }
+    into->lines += from->lines;
+    into->matched += from->matched;
+    into->unparsed += from->unparsed;
+    return 0;
+}
+
+typedef struct {
+    const Scanner *self;
+    const unsigned char *chunk;
+    Py_ssize_t from, to;
+    ScanState st;
+} Part;
+
+static void *scan_part(void *arg) {
+    Part *part = arg;
+    scan_range(part->self, part->chunk, part->from, part->to, &part->st);
+    return NULL;
+}
+
+/* Reads a whole chunk into st: in parts, one thread each, when it is large enough. */
+static void scan_chunk(const Scanner *self, const unsigned char *chunk, Py_ssize_t size, ScanState *st) {
+    int n = self->threads;
+    if (size / PART_BYTES < n) n = (int)(size / PART_BYTES);
+    if (n <= 1) {
+        scan_range(self, chunk, 0, size, st);
+        return;
+    }
+    Part parts[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    Py_ssize_t from = 0;
+    int count = 0;
+    for (int i = 0; i < n && from < size; i++) {
+        Py_ssize_t to = size;
+        if (i < n - 1) {   /* the line end after this part's share */
+            const unsigned char *newline = memchr(chunk + size / n * (i + 1), '\n', size - size / n * (i + 1));
+            to = newline ? (newline - chunk) + 1 : size;
+            if (to < from) to = from;
+        }
+        parts[count].self = self;
+        parts[count].chunk = chunk;
+        parts[count].from = from;
+        parts[count].to = to;
+        if (count > 0 && state_init(&parts[count].st) < 0) { st->failed = 1; break; }
+        count++;
+        from = to;
+    }
+    parts[0].st = *st;
+    for (int i = 1; i < count; i++)
+        started[i] = pthread_create(&ids[i], NULL, scan_part, &parts[i]) == 0;
+    scan_part(&parts[0]);
+    for (int i = 1; i < count; i++) {
+        if (started[i]) pthread_join(ids[i], NULL);
+        else scan_part(&parts[i]);   /* no thread to be had: read it here */
+    }
+    *st = parts[0].st;
+    for (int i = 1; i < count; i++) {
+        if (parts[i].st.failed || (!st->failed && state_merge(st, &parts[i].st) < 0)) st->failed = 1;
+        state_free(&parts[i].st);
+    }
+}
+
 static PyObject *field_object(const unsigned char *key, size_t *i) {
     if (key[*i] == 1) { (*i)++; Py_RETURN_NONE; }
     (*i)++;
@@ -909,9 +1033,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     ScanState st;
-    memset(&st, 0, sizeof st);
-    if (table_init(&st.keys) < 0 || table_init(&st.minutes) < 0) {
-        table_free(&st.keys); table_free(&st.minutes);
+    if (state_init(&st) < 0) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
@@ -965,22 +1087,20 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *arg) {
         Py_XDECREF(shifted); Py_XDECREF(bits);
         if (failed) goto done;
     }
-    result = Py_BuildValue("(OOOnn)", starts, keys, minutes, st.matched, st.unparsed);
+    result = Py_BuildValue("(OOOnnn)", starts, keys, minutes, st.lines, st.matched, st.unparsed);
 done:
     Py_XDECREF(starts); Py_XDECREF(keys); Py_XDECREF(minutes);
-    free(st.starts);
-    table_free(&st.keys);
-    table_free(&st.minutes);
+    state_free(&st);
     return result;
 }
 
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)Scanner_scan, METH_O,
-     "scan(chunk) -> (starts, keys, minutes, matched, unparsed)\n\n"
+     "scan(chunk) -> (starts, keys, minutes, lines, matched, unparsed)\n\n"
      "starts: offsets of the lines left to the Python parser (they hold a prefilter pattern);\n"
      "keys: [(offset of the first line, (mta, outcome, code, reply, remote), count)] of the\n"
      "lines read here, in the order they first appear; minutes: stamp text without its\n"
-     "seconds -> bits of the seconds seen; matched, unparsed: lines read here."},
+     "seconds -> bits of the seconds seen; lines: in the chunk; matched, unparsed: lines read here."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -989,7 +1109,8 @@ static PyTypeObject ScannerType = {
     .tp_name = "exporter._fastscan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Scanner(patterns, programs, status_outcomes, reject_outcome, mta): reads chunks of syslog lines.",
+    .tp_doc = "Scanner(patterns, programs, status_outcomes, reject_outcome, mta, threads=0): reads chunks of\n"
+              "syslog lines; threads=0: one per usable CPU, at most 4.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Scanner_init,
     .tp_dealloc = (destructor)Scanner_dealloc,

@@ -81,7 +81,7 @@ def test_every_test_log_and_the_public_corpus_give_the_same_counts() -> None:
         data = path.read_bytes()
         for chunk in [data, *line_chunks(data, 4096)]:
             assert scanned(chunk) == expected(chunk), f"{path} differs"
-        starts, keys, minutes, matched, unparsed = syslog.SCANNER.scan(data)
+        starts, keys, minutes, lines, matched, unparsed = syslog.SCANNER.scan(data)
         read_in_c += matched + unparsed
     assert read_in_c > 100  # the comparison covered lines the scanner read itself
 
@@ -97,8 +97,33 @@ def test_the_benchmark_log_gives_the_same_counts(tmp_path: Path) -> None:
         got = scanned(chunk)
         assert got == expected(chunk)
         total += got[1][1]
-    _starts, _keys, _minutes, matched, _unparsed = syslog.SCANNER.scan(data)
+    _starts, _keys, _minutes, lines, matched, _unparsed = syslog.SCANNER.scan(data)
+    assert lines == 30000
     assert matched > 8000 and total >= matched  # most status lines were read in C
+
+
+@needs_scanner
+def test_threads_read_a_chunk_as_one_thread_does(tmp_path: Path) -> None:
+    """A large chunk is read in parts, a thread each: the same starts, keys (with the offset of
+    each key's first line), minutes and counts as one thread reading it all."""
+    from exporter import _fastscan  # type: ignore[attr-defined]
+
+    log = tmp_path / "postfix.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "postfix", "20000", str(log)],
+                   check=True, capture_output=True)
+    # a few lines each part must hand back, and one without its final newline
+    odd = (b"Nov 28 00:00:00 mail01 exim[77]: 1abcDE-000123-AB ** a@x R=r T=t: SMTP error: 550 5.1.1 No\n"
+           b"Nov 28 00:00:00 mail01 postfix/smtp[1]: 1A: to=<a@x>, relay=none, delay=1, delays=1/2/3/4, "
+           b"dsn=5.01.1, status=bounced (x)\n")
+    data = odd + log.read_bytes() + odd + b"Nov 28 00:00:00 mail01 postfix/qmgr[1]: 1A: removed"
+    args = (syslog.candidate_patterns(syslog._MODULES), list(syslog._PROGRAMS), syslog.postfix.STATUS_OUTCOMES,
+            "rejected", "postfix")
+    one = _fastscan.Scanner(*args, threads=1).scan(data)
+    for threads in (2, 3, 4):
+        assert _fastscan.Scanner(*args, threads=threads).scan(data) == one
+    starts, keys, _minutes, lines, matched, unparsed = one
+    assert lines == 20005 and unparsed == 2 and len(starts) == 2
+    assert sum(n for _first, _key, n in keys) == matched
 
 
 # --- generated lines around every place the scanner hands a line back ---------------------
@@ -222,8 +247,8 @@ def test_the_generated_lines_reach_the_scanner() -> None:
                          "unknown[198.51.100.9]", "554 5.7.1 <b@x>: Relay access denied")
     if syslog.SCANNER is None:
         pytest.skip("exporter._fastscan is not built")
-    starts, keys, _minutes, matched, unparsed = syslog.SCANNER.scan(f"{line}\n{reject}\n".encode())
-    assert (starts, matched, unparsed) == ([], 2, 0)
+    starts, keys, _minutes, lines, matched, unparsed = syslog.SCANNER.scan(f"{line}\n{reject}\n".encode())
+    assert (starts, lines, matched, unparsed) == ([], 2, 2, 0)
     assert [key for _first, key, _n in keys] == [("postfix", "bounced", "5.1.1", "550", "mx"),
                                                  ("postfix", "rejected", "5.7.1", "554", "198.51.100.9")]
 
@@ -263,7 +288,7 @@ def test_each_odd_field_and_each_one_byte_edit_gives_the_same_result() -> None:
     for line in lines:
         chunk = (line + "\n").encode()
         assert scanned(chunk) == expected(chunk), line
-        read_in_c += syslog.SCANNER.scan(chunk)[3]
+        read_in_c += syslog.SCANNER.scan(chunk)[4]
     assert read_in_c > len(lines) // 4
 
 

@@ -176,7 +176,7 @@ class SyslogParser:
     def _parse_scanned(self, chunk: bytes) -> ChunkResult | None:
         """Steps 1 and 2 by the compiled scanner, step 3 here; None when a CRI record starts in
         the chunk after the scanner read lines of it (its parts must be read line by line)."""
-        starts, keys, minutes, matched, unparsed = SCANNER.scan(chunk)
+        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk)
         clock = envelope.YearClock(self._now())
         found: list[tuple[int, StatusEvent]] = []
         read_in_c = matched or unparsed
@@ -197,7 +197,6 @@ class SyslogParser:
         for _start, event in found:
             if event.timestamp is not None and (newest is None or event.timestamp > newest):
                 newest = event.timestamp
-        lines = _line_count(chunk)
         return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
                            _merge_tally(keys, found), newest)
 
