@@ -26,6 +26,7 @@ STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provi
 LINE_RESULTS = ("matched", "ignored", "unparsed", "oversized")
 OVERFLOW_CODE = "overflow"
 DEFAULT_CODE_CAP = 500
+LABEL_CACHE_SIZE = 50_000   # distinct event fields whose labels are remembered (remote hosts make many)
 # Fixed code values that never count against the cap: no code logged, a malformed one.
 UNCAPPED_CODES = frozenset({"none", "invalid"})
 # What add_events() reads from each event: the fields the labels come from, and the time.
@@ -92,6 +93,8 @@ class Metrics:
         self._codes_seen: set[str] = {key[2] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
         self._published = self.live.copy()
         self._lock = threading.Lock()
+        # fields -> (label values, folded): each distinct event is classified once, not per chunk
+        self._labels: dict[tuple[Any, ...], tuple[tuple[str, ...], bool]] = {}
 
     # --- counting (pipeline thread) ---
     def add_event(self, source: str, event: StatusEvent) -> tuple[str, ...]:
@@ -126,19 +129,34 @@ class Metrics:
     def _count(self, mta: str, outcome: str, code: str | None, reply: str | None, remote: str | None,
                n: int) -> tuple[str, ...]:
         """Add n events of these fields; returns the label values they were counted under."""
+        fields = (mta, outcome, code, reply, remote)
+        known = self._labels.get(fields)
+        if known is None:
+            known = self._labels[fields] = self._label(mta, outcome, code, reply, remote)
+            if len(self._labels) > LABEL_CACHE_SIZE:
+                self._labels = {fields: known}
+        key, folded = known
+        if folded:
+            self.live.folded += n
+        status = self.live.status
+        status[key] = status.get(key, 0.0) + n
+        return key
+
+    def _label(self, mta: str, outcome: str, code: str | None, reply: str | None, remote: str | None
+               ) -> tuple[tuple[str, ...], bool]:
+        """The label values for these fields, and whether the cap folds their code. Both hold
+        for good once found: a code under the cap stays, and the cap, once full, stays full."""
         c, provider = classify_event(mta, outcome, code, reply, remote)
         label = c.code
+        folded = False
         if label not in self._codes_seen and label not in UNCAPPED_CODES:
             if len(self._codes_seen) >= self.code_cap:
-                self.live.folded += n
+                folded = True
                 label = OVERFLOW_CODE
                 c = c._replace(meaning="code beyond the cardinality cap")
             else:
                 self._codes_seen.add(label)
-        key = (mta, outcome, label, c.status_class, c.subject, c.meaning, provider)
-        status = self.live.status
-        status[key] = status.get(key, 0.0) + n
-        return key
+        return (mta, outcome, label, c.status_class, c.subject, c.meaning, provider), folded
 
     def add_lines(self, source: str, matched: int, ignored: int, unparsed: int, oversized: int = 0) -> None:
         lines = self.live.lines
