@@ -14,6 +14,9 @@ checkpointing, so a checkpoint always holds exactly what was counted:
     /metrics never runs ahead of a restart. Checkpoints are at least half of
     checkpoint_interval (default 1 s) apart: a busy log is checkpointed about
     twice a second, and a line shows in /metrics within checkpoint_interval.
+    Without a state file there is nothing to write, so the counts are
+    published after every poll that read something: a backlog shows in
+    /metrics the moment it is read, not up to half an interval later.
 
 Used by exporter.cli: Daemon(config), .metrics, .start(), .stop(), and
 .reload(sources) on SIGHUP.
@@ -129,7 +132,7 @@ class Daemon:
         self._apply_reload()
         if self._poll_all():
             self._wake.set()
-        if self._dirty and time.monotonic() - self._last_save >= self._gap():
+        if self._dirty and (self._writer is None or time.monotonic() - self._last_save >= self._gap()):
             self._save()
 
     def _timeout(self) -> float | None:
