@@ -53,9 +53,11 @@ class YearClock:
     the lines of a chunk share few distinct seconds. A second not seen yet is worked out
     from its minute: when seconds :00 and :59 of a minute convert 59 s apart (the same
     year, no change of UTC offset inside the minute), every second in between is the
-    minute's :00 plus the seconds, exactly what the full conversion gives; that costs two
-    conversions per minute instead of one per second. Other minutes (an offset change, a
-    line near the two days' slack, a leap second :60) take the full conversion.
+    minute's :00 plus the seconds, exactly what the full conversion gives. The same holds one
+    level up: when :00:00 and :59:59 of an hour convert 3599 s apart, each minute's :00 is the
+    hour's plus its minutes. So a busy log costs two conversions per hour, not one per second.
+    Other hours and minutes (an offset change, a line near the two days' slack, a leap
+    second :60) take the full conversion.
     """
 
     def __init__(self, now: float) -> None:
@@ -63,6 +65,7 @@ class YearClock:
         self.year = time.localtime(now).tm_year
         self._cache: dict[str, float | None] = {}
         self._minutes: dict[str, float | None] = {}   # "Mmm dd HH:MM:" -> value of its :00, or None
+        self._hours: dict[str, float | None] = {}     # "Mmm dd HH:" -> value of its :00:00, or None
 
     def stamp(self, text: str) -> float | None:
         """text is "Mmm dd HH:MM:SS" (day space- or zero-padded, or one digit)."""
@@ -70,9 +73,12 @@ class YearClock:
         if cached is not False:
             return cached  # type: ignore[return-value]
         result = self._from_minute(text)
-        if len(self._cache) > 4096:
+        if len(self._cache) > 4096:   # each table is bounded on its own: a clock may live long
             self._cache.clear()
+        if len(self._minutes) > 4096:
             self._minutes.clear()
+        if len(self._hours) > 4096:
+            self._hours.clear()
         self._cache[text] = result
         return result
 
@@ -97,15 +103,33 @@ class YearClock:
         minute, seconds = text[:-2], text[-2:]
         if not ("00" <= seconds <= "59" and seconds.isdigit()):
             return self._convert(text)
+        base = self._minute_base(minute)
+        if base is None:
+            return self._convert(text)
+        return base + int(seconds)
+
+    def _minute_base(self, minute: str) -> float | None:
+        """The value of minute's :00 when each of its seconds is that plus the seconds; else None."""
         base = self._minutes.get(minute, False)
-        if base is False:
+        if base is not False:
+            return base  # type: ignore[return-value]
+        base = None
+        hour, minutes = minute[:-3], minute[-3:-1]
+        if "00" <= minutes <= "59" and minutes.isdigit():
+            hour_base = self._hours.get(hour, False)
+            if hour_base is False:
+                first = self._convert(hour + "00:00")
+                last = self._convert(hour + "59:59")
+                hour_base = first if first is not None and last is not None and last - first == 3599 else None
+                self._hours[hour] = hour_base
+            if hour_base is not None:
+                base = hour_base + int(minutes) * 60
+        if base is None:
             first = self._convert(minute + "00")
             last = self._convert(minute + "59")
             base = first if first is not None and last is not None and last - first == 59 else None
-            self._minutes[minute] = base
-        if base is None:
-            return self._convert(text)
-        return base + int(seconds)  # type: ignore[operator]
+        self._minutes[minute] = base
+        return base
 
     def _convert(self, text: str) -> float | None:
         month = _MONTHS.get(text[:3])
