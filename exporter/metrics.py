@@ -121,8 +121,17 @@ class Metrics:
         """Count events already added up by their label fields (ChunkResult.tally, in the order
         each first appeared); newest is the latest timestamp among them. The same counts as
         add_events() on the events themselves."""
-        for (mta, outcome, code, reply, remote), n in tally.items():
-            self._count(mta, outcome, code, reply, remote, n)
+        labels = self._labels
+        status = self.live.status
+        for fields, n in tally.items():
+            known = labels.get(fields)
+            if known is None:
+                self._count(*fields, n)   # classifies it and remembers its labels
+                continue
+            key, folded = known
+            if folded:
+                self.live.folded += n
+            status[key] = status.get(key, 0.0) + n
         if newest is not None and newest > self.live.last_event.get(source, 0.0):
             self.live.last_event[source] = newest
 

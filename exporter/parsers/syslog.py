@@ -322,6 +322,8 @@ def _merge_tally(keys: list[tuple[int, LabelFields, int]], found: list[tuple[int
                  ) -> dict[LabelFields, int]:
     """The scanner's tally (each key with the offset of its first line) and the events read in
     Python (with their line's offset) as one tally, in the order each key first appears."""
+    if not found:
+        return {key: n for _first, key, n in keys}   # the keys are distinct
     tally: dict[LabelFields, int] = {}
     index = 0
     for start, event in found:
