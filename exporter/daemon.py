@@ -32,6 +32,7 @@ from typing import Any
 from exporter import checkpoint
 from exporter.config import ServeConfig, SourceConfig
 from exporter.metrics import Counts, Metrics
+from exporter.parsers import FORMATS, make_parser
 from exporter.parsers.base import Parser
 from exporter.pipeline import process_chunk
 from exporter.sources import Emit, Source
@@ -77,6 +78,7 @@ class Daemon:
     # --- the API the CLI uses ---
     def start(self) -> None:
         """Open the sources and read what is there now; then follow in the pipeline thread."""
+        _load_parsers({source.format for source in self.config.sources})
         for source_config in self.config.sources:
             self._add(source_config)
         # The first poll runs here, before start() returns, so that with start_at "end" every
@@ -234,6 +236,14 @@ class Daemon:
                 self._add(config)
                 log.info("%s: source added", name)
         self._dirty = True
+
+
+def _load_parsers(formats: set[str]) -> None:
+    """Load the parser modules of these formats (all of them for "auto") now, so that the first
+    lines a source reads do not also pay for importing the parsers and compiling their patterns."""
+    for fmt in (FORMATS if "auto" in formats else formats):
+        if fmt in FORMATS:
+            make_parser(fmt)
 
 
 def _same_input(a: SourceConfig, b: SourceConfig) -> bool:
