@@ -36,6 +36,31 @@ def test_start_at_end_then_append_shows_within_a_second(tmp_path: Path, exporter
     assert lines_read(samples) == 5
 
 
+def test_without_a_state_file_every_read_is_published_at_once(tmp_path: Path, exporter_factory) -> None:
+    """checkpoint_interval spaces checkpoint writes; with no state file there is none to write,
+    so a line written soon after another is not held back for half the interval. With a state
+    file it is (the checkpoint comes first): the same two lines show the difference."""
+    log = tmp_path / "mail.log"
+    log.touch()
+    lines = Lines()
+    for state in (None, tmp_path / "state.json"):
+        config = tmp_path / "config.yml"
+        config.write_text(f"checkpoint_interval: 8\nstate_file: {state}\n" if state else "checkpoint_interval: 8\n")
+        exp = exporter_factory(follow_args(log) + ["--config.file", str(config)])
+        base = status_total(exp.metrics())
+        append(log, lines.line(0))
+        exp.wait_for_metrics(lambda s: status_total(s) == base + 1, timeout=5)   # the first save after idle
+        append(log, lines.line(1))
+        time.sleep(1.5)
+        shown = status_total(exp.metrics())
+        if state is None:
+            assert shown == base + 2          # published after the poll that read it
+        else:
+            assert shown == base + 1          # waits for the next checkpoint, 4 s after the last
+            exp.wait_for_metrics(lambda s: status_total(s) == base + 2, timeout=8)
+        exp.stop()
+
+
 def test_idle_daemon_uses_no_cpu(tmp_path: Path, exporter_factory) -> None:
     log = tmp_path / "mail.log"
     append(log, Lines().block(0, 20))
