@@ -83,18 +83,28 @@ class LineCutter:
         self.skipping = skipping  # inside an oversized line: drop bytes up to the next newline
         self._long_line = re.compile(rb"(?m)^[^\n]{%d,}\n" % (max_line + 1))
 
-    def feed(self, data: bytes) -> tuple[bytes, int]:
-        """Add bytes; returns (complete lines, number of oversized lines dropped)."""
+    def feed(self, data: bytes | bytearray) -> tuple[bytes, int]:
+        """Add bytes; returns (complete lines, number of oversized lines dropped).
+
+        data may be a bytearray the caller reads into again: what is kept of it is copied.
+        The complete lines are copied once (the held start of a line, then data up to its
+        last newline), not joined and then cut."""
         oversized = 0
+        start = 0
         if self.skipping:
             newline = data.find(b"\n")
             if newline < 0:
                 return b"", 0
-            data = data[newline + 1:]
+            start = newline + 1
             self.skipping = False
-        buf = self.rest + data if self.rest else data
-        cut = buf.rfind(b"\n") + 1
-        whole, tail = buf[:cut], buf[cut:]
+        view = memoryview(data)
+        cut = data.rfind(b"\n", start) + 1   # 0: no newline in data
+        if cut == 0:
+            whole, tail = b"", self.rest + view[start:]
+        else:
+            whole = self.rest + view[start:cut] if self.rest else bytes(view[start:cut])
+            tail = bytes(view[cut:])
+        view.release()
         if len(tail) > self.max_line:
             oversized += 1
             self.skipping = True

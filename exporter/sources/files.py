@@ -47,6 +47,14 @@ log = logging.getLogger("ndr_exporter.sources.files")
 
 ROTATE_WAIT = 5.0         # seconds a rotated-away file is still drained before it is closed
 POLL_BUDGET = 16 * BLOCK_BYTES  # bytes read from one file per poll before others get a turn
+_PREADV = hasattr(os, "preadv")
+
+
+def _pread_into(fd: int, block: bytearray, offset: int) -> int:
+    """os.preadv where the platform lacks it."""
+    data = os.pread(fd, len(block), offset)
+    block[:len(data)] = data
+    return len(data)
 
 
 # --- one open file --------------------------------------------------------------------------
@@ -121,6 +129,7 @@ class FileSource:
         base = os.path.basename(self.pattern)
         self._prefix = re.split(r"[*?\[]", base, maxsplit=1)[0]
         self.tails: list[Tail] = []
+        self._block = bytearray(BLOCK_BYTES)   # every tail's reads land here (see _read)
         self._restore: list[dict[str, Any]] | None = list(state.get("files", [])) if state else None
         # start_at applies to the files there at start; with a checkpoint, or once the path was
         # seen missing, a file not followed yet is new and is read from 0.
@@ -288,20 +297,24 @@ class FileSource:
             return False
 
     def _read(self, tail: Tail, emit: Emit) -> bool:
-        """Read from tail.pos to the end (up to POLL_BUDGET); True when more is waiting."""
+        """Read from tail.pos to the end (up to POLL_BUDGET); True when more is waiting.
+
+        Blocks are read into one buffer kept for the source (the cutter copies what it
+        keeps), so a backlog costs no fresh memory per block."""
         budget = POLL_BUDGET
+        block = self._block
         while budget > 0:
-            data = os.pread(tail.fd, BLOCK_BYTES, tail.pos)
-            if not data:
+            n = os.preadv(tail.fd, [block], tail.pos) if _PREADV else _pread_into(tail.fd, block, tail.pos)
+            if not n:
                 return False
-            tail.pos += len(data)
-            budget -= len(data)
-            self._feed(tail, data, emit)
-            if len(data) < BLOCK_BYTES:
+            tail.pos += n
+            budget -= n
+            self._feed(tail, block if n == BLOCK_BYTES else bytes(memoryview(block)[:n]), emit)
+            if n < BLOCK_BYTES:
                 return False
         return True
 
-    def _feed(self, tail: Tail, data: bytes, emit: Emit) -> None:
+    def _feed(self, tail: Tail, data: bytes | bytearray, emit: Emit) -> None:
         whole, oversized = tail.cutter.feed(data)
         if oversized:
             self.metrics.add_lines(self.name, 0, 0, 0, oversized=oversized)
