@@ -72,6 +72,7 @@ class Daemon:
         self._thread: threading.Thread | None = None
         self._dirty = False
         self._last_save = 0.0
+        self._backlog = False   # the last poll left data waiting (a catch-up is under way)
         self._last_poll = 0.0
         self._last_sig: Any = None
 
@@ -84,6 +85,7 @@ class Daemon:
         # The first poll runs here, before start() returns, so that with start_at "end" every
         # line written after start() is counted; a large backlog continues in the thread.
         more = self._poll_all()
+        self._backlog = more
         self._save()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self._thread.start()
@@ -128,11 +130,13 @@ class Daemon:
             self._save()
 
     def _step(self) -> None:
-        since = time.monotonic() - self._last_poll
-        if since < COALESCE:
-            time.sleep(COALESCE - since)   # a burst of events is read in one go
+        if not self._backlog:
+            since = time.monotonic() - self._last_poll
+            if since < COALESCE:
+                time.sleep(COALESCE - since)   # a burst of events is read in one go
         self._apply_reload()
-        if self._poll_all():
+        self._backlog = self._poll_all()   # True: more was waiting; read on at once
+        if self._backlog:
             self._wake.set()
         if self._dirty and (self._writer is None or time.monotonic() - self._last_save >= self._gap()):
             self._save()
