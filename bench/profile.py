@@ -3,10 +3,13 @@
     python bench/profile.py                      # 400,000 generated Postfix lines
     python bench/profile.py --lines 1000000 --top 30
     python bench/profile.py --log /var/log/mail.log --format syslog
+    python bench/profile.py --events             # the one-shot commands' parser instead
 
 It reads the log in the chunks the one-shot commands use (exporter/logfiles.py) and sends
 each through exporter.pipeline.process_chunk into a Metrics, as the daemon does, under
-cProfile. It prints the wall time without the profiler (the profiler's own cost inflates
+cProfile. The parser is the daemon's (counts_only: the compiled scanner reads what it can
+and the events come back added up); --events profiles the parser `report` and `backfill`
+use, which makes one event per status line. It prints the wall time without the profiler (the profiler's own cost inflates
 every figure), then the cumulative time of each stage (reading, finding candidate lines,
 the fast and the general parse paths, counting), then the functions that cost the most
 time of their own and the share of the total each takes; so a change can be judged on the
@@ -39,10 +42,10 @@ from exporter.parsers import make_parser  # noqa: E402
 from exporter.pipeline import process_chunk  # noqa: E402
 
 
-def run(path: str, fmt: str) -> Metrics:
+def run(path: str, fmt: str, counts_only: bool) -> Metrics:
     """Read one file through the pipeline into a fresh Metrics."""
     metrics = Metrics()
-    parser = make_parser(fmt)
+    parser = make_parser(fmt, counts_only=counts_only)
     with open_log(path) as stream:
         for chunk in read_chunks(stream):
             process_chunk("bench", parser, chunk.data, metrics)
@@ -66,10 +69,12 @@ def report(stats: pstats.Stats, top: int) -> None:
 STAGES = (
     ("read the file in chunks", "logfiles.py", "read_chunks"),
     ("parse a chunk (all of the parser stage)", "syslog.py", "parse"),
+    ("  compiled scanner (prefilter and fast path in C)", "~", "<method 'scan' of 'exporter._fastscan.Scanner' objects>"),
     ("  find candidate lines (prefilter passes)", "prefilter.py", "line_starts"),
     ("  fast path after its match (fields to event)", "syslog.py", "_fast"),
     ("  general path (decode, envelope, dispatch)", "syslog.py", "_line"),
-    ("count the events (classify, tally)", "metrics.py", "add_events"),
+    ("count events one by one (classify, tally)", "metrics.py", "add_events"),
+    ("count events added up (classify, tally)", "metrics.py", "add_tally"),
 )
 
 
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", help="profile this file instead of a generated Postfix log")
     parser.add_argument("--format", default="syslog", help="the log's format (default syslog)")
     parser.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
+    parser.add_argument("--events", action="store_true",
+                        help="profile the one-shot commands' parser (one event per line), not the daemon's")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="ndr-profile-") as work:
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             lines = args.lines
         start = time.perf_counter()
         cpu = time.process_time()
-        metrics = run(path, args.format)
+        metrics = run(path, args.format, not args.events)
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu
         if lines is None:
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
-        run(path, args.format)
+        run(path, args.format, not args.events)
         profiler.disable()
         stats = pstats.Stats(profiler)
         stages(stats)
