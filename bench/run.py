@@ -13,6 +13,8 @@ delivery counter reaches the expected total), mtail with its shipped postfix pro
 seconds per million lines, peak RSS; then ratios, since absolute times vary between
 machines. It also measures an idle daemon's CPU and the delay until one appended
 line is counted. Every tool's count is checked against what the generator wrote.
+Each measurement runs --runs times (default 3) and the run with the median wall time is
+shown, with every run's seconds beside it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import generate  # noqa: E402  (bench/generate.py, beside this file)
@@ -49,6 +52,7 @@ class Result:
     peak_rss_mb: float
     counted: int | None = None
     expected: int | None = None
+    runs: list[float] | None = None   # every run's wall seconds; the figures are the median run's
 
     @property
     def lines_per_second(self) -> float:
@@ -63,6 +67,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def median_run(runs: int, measure: Callable[[bool], tuple[Result | None, dict]]) -> tuple[Result | None, dict]:
+    """measure(last) runs times: the run with the median wall time, with every run's seconds.
+
+    One run alone is at the mercy of the machine (page cache, reclaim, the other core's work);
+    every tool gets the same number of runs. The extra figures come from the last run."""
+    done = [measure(i == runs - 1) for i in range(runs)]
+    if any(result is None for result, _extra in done):
+        return None, {}
+    middle = sorted(done, key=lambda pair: pair[0].seconds)[len(done) // 2][0]  # type: ignore[union-attr]
+    middle.runs = [round(result.seconds, 3) for result, _extra in done]  # type: ignore[union-attr]
+    return middle, done[-1][1]
 
 
 def run_once(tool: str, log: str, mode: str, lines: int, argv: list[str]) -> tuple[Result, bytes]:
@@ -151,7 +168,8 @@ def catch_up(tool: str, log_name: str, log: str, lines: int, argv: list[str], po
             proc.kill()
 
 
-def ours_catch_up(log_name: str, log: str, lines: int, expected: int, work: str, timeout: float) -> tuple[Result, dict]:
+def ours_catch_up(log_name: str, log: str, lines: int, expected: int, work: str, timeout: float,
+                  idle_and_latency_too: bool = True) -> tuple[Result, dict]:
     port = free_port()
     followed = os.path.join(work, f"follow-{log_name}.log")
     argv = ["ndr-exporter", "--source.path", followed, "--source.format", FORMATS[log_name],
@@ -179,7 +197,7 @@ def ours_catch_up(log_name: str, log: str, lines: int, expected: int, work: str,
 
     return catch_up("ndr-exporter", log_name, log, lines, argv, port, followed,
                     lambda text: metric_sum(text, lines_re) >= lines, lambda text: metric_sum(text, status_re),
-                    expected, timeout, idle_and_latency if log_name == "postfix" else None)
+                    expected, timeout, idle_and_latency if log_name == "postfix" and idle_and_latency_too else None)
 
 
 def postfix_exporter_catch_up(log: str, lines: int, work: str, timeout: float) -> Result | None:
@@ -231,12 +249,13 @@ def smtp_delivery_lines(log: str) -> int:
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| tool | log | mode | lines | seconds | lines/s | CPU s per 1M lines | peak RSS MB | counted / expected |",
-            "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    rows = ["| tool | log | mode | lines | seconds | lines/s | CPU s per 1M lines | peak RSS MB | counted / expected | all runs (s) |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for r in results:
         counted = "" if r.expected is None else f"{r.counted} / {r.expected}"
+        runs = ", ".join(f"{x:.2f}" for x in r.runs or [])
         rows.append(f"| {r.tool} | {r.log} | {r.mode} | {r.lines} | {r.seconds:.2f} | {r.lines_per_second:,.0f} | "
-                    f"{r.cpu_per_million:.2f} | {r.peak_rss_mb:.1f} | {counted} |")
+                    f"{r.cpu_per_million:.2f} | {r.peak_rss_mb:.1f} | {counted} | {runs} |")
     return "\n".join(rows)
 
 
@@ -247,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip prometheus-postfix-exporter, mtail and grep")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for a catch-up")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement; the median is shown (default 3)")
     args = parser.parse_args(argv)
 
     work = tempfile.mkdtemp(prefix="ndr-bench-")
@@ -260,20 +280,27 @@ def main(argv: list[str] | None = None) -> int:
                 expected = generate.GENERATORS[name](out, args.lines)
             print(f"generated {args.lines} lines of {name} ({os.path.getsize(log) / 1e6:.0f} MB, "
                   f"{expected} status events)", file=sys.stderr)
-            report, out_json = run_once("ndr-exporter report", name, "one-shot", args.lines,
-                                        ["ndr-exporter", "report", "--json", "--format", FORMATS[name], log])
-            report.counted, report.expected = json.loads(out_json)["events"], expected
-            results.append(report)
-            follow, more = ours_catch_up(name, log, args.lines, expected, work, args.timeout)
-            results.append(follow)
+            def one_report(_last: bool, name: str = name, log: str = log, expected: int = expected) -> tuple[Result, dict]:
+                report, out_json = run_once("ndr-exporter report", name, "one-shot", args.lines,
+                                            ["ndr-exporter", "report", "--json", "--format", FORMATS[name], log])
+                report.counted, report.expected = json.loads(out_json)["events"], expected
+                return report, {}
+
+            report, _ = median_run(args.runs, one_report)
+            results.append(report)  # type: ignore[arg-type]
+            follow, more = median_run(args.runs, lambda last, name=name, log=log, expected=expected: ours_catch_up(
+                name, log, args.lines, expected, work, args.timeout, idle_and_latency_too=last))
+            results.append(follow)  # type: ignore[arg-type]
             extra.update(more)
             if name == "postfix" and not args.no_peers:
-                grep, out = run_once("grep -c", "postfix", "one-shot", args.lines, ["grep", "-c", "status=", log])
-                results.append(grep)
-                mtail = mtail_one_shot(log, args.lines, work)
+                grep, _ = median_run(args.runs, lambda _last, log=log: (run_once(
+                    "grep -c", "postfix", "one-shot", args.lines, ["grep", "-c", "status=", log])[0], {}))
+                results.append(grep)  # type: ignore[arg-type]
+                mtail, _ = median_run(args.runs, lambda _last, log=log: (mtail_one_shot(log, args.lines, work), {}))
                 if mtail:
                     results.append(mtail)
-                peer = postfix_exporter_catch_up(log, args.lines, work, args.timeout)
+                peer, _ = median_run(args.runs, lambda _last, log=log: (
+                    postfix_exporter_catch_up(log, args.lines, work, args.timeout), {}))
                 if peer:
                     results.append(peer)
             print(table(results), file=sys.stderr)

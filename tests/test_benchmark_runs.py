@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_at_a_tiny_size_and_every_count_matches(tmp_path: Path) -> None:
     figures = tmp_path / "figures.json"
     run = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--lines", "3000",
-                          "--json", str(figures), "--timeout", "60"],
+                          "--json", str(figures), "--timeout", "60", "--runs", "2"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     data = json.loads(figures.read_text())
@@ -29,6 +29,7 @@ def test_benchmark_runs_at_a_tiny_size_and_every_count_matches(tmp_path: Path) -
             row = rows[(tool, log, mode)]
             assert row["lines"] == 3000
             assert row["counted"] == row["expected"] > 0, (tool, log)
+            assert len(row["runs"]) == 2 and round(row["seconds"], 3) in row["runs"], (tool, log)
     for peer in (("grep -c", "postfix", "one-shot"), ("mtail --one_shot", "postfix", "one-shot"),
                  ("prometheus-postfix-exporter", "postfix", "catch-up")):
         assert peer in rows, f"{peer[0]} was not measured"
