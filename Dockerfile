@@ -9,10 +9,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# gcc builds exporter._fastscan, the syslog parser's compiled scanner (setup.py); only the
+# virtual environment leaves this stage, so the compiler's exact version never reaches the image.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md ./
 COPY exporter ./exporter
 RUN python -m venv /opt/ndr-exporter \
     && /opt/ndr-exporter/bin/pip install --no-cache-dir . \
+    && /opt/ndr-exporter/bin/python -c "import exporter._fastscan" \
     && /opt/ndr-exporter/bin/python -m compileall -q /opt/ndr-exporter/lib
 
 # --- run stage: the slim base, the virtual environment, an unprivileged user ---

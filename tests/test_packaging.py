@@ -68,7 +68,7 @@ def test_dockerfile_is_multi_stage_non_root_and_exposes_the_default_port() -> No
                 assert (REPO / src).exists(), src
     # what .dockerignore lets through is what the COPY lines need
     ignore = (REPO / ".dockerignore").read_text().split()
-    assert "*" in ignore and {"!pyproject.toml", "!README.md", "!exporter/"} <= set(ignore)
+    assert "*" in ignore and {"!pyproject.toml", "!setup.py", "!README.md", "!exporter/"} <= set(ignore)
 
 
 def _healthcheck_code() -> str:
@@ -302,9 +302,9 @@ def test_kubectl_kustomize_renders() -> None:
 def test_wheel_holds_the_code_the_data_and_the_command(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):   # what the Dockerfile copies
         shutil.copy(REPO / name, src / name)
-    shutil.copytree(REPO / "exporter", src / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "exporter", src / "exporter", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                              "--disable-pip-version-check", "-q", "-w", str(tmp_path / "dist"), str(src)],
                             capture_output=True, text=True, timeout=300)
@@ -315,6 +315,8 @@ def test_wheel_holds_the_code_the_data_and_the_command(tmp_path: Path) -> None:
         entry_points = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     for module in ("cli", "config", "web", "logsetup", "metrics", "daemon"):
         assert f"exporter/{module}.py" in names
+    # the syslog parser's compiled scanner, built from exporter/_fastscan.c by setup.py
+    assert any(n.startswith("exporter/_fastscan.") and n.endswith(".so") for n in names), sorted(names)
     data = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "exporter" / "data").rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts) if (REPO / "exporter" / "data").is_dir() else []
     for path in data:
