@@ -13,6 +13,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 #   postfix (end-to-end suite; exim4 is unpacked beside it by tests/e2e, the two conflict as packages),
 #   prometheus-postfix-exporter and mtail (peers in the benchmark).
 DEBS="prometheus logrotate systemd-journal-remote postfix prometheus-postfix-exporter mtail"
+# A C compiler and the Python headers build exporter._fastscan (the syslog parser's compiled
+# scanner, setup.py); tests/test_fastscan.py fails when it is missing.
+command -v gcc >/dev/null 2>&1 || DEBS="$DEBS gcc libc6-dev"
+python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || DEBS="$DEBS python3-dev"
 missing=""
 for pkg in $DEBS; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
