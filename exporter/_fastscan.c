@@ -859,6 +859,7 @@ typedef struct {
     Table keys;      /* key bytes -> a: count, b: offset of the first line */
     Table minutes;   /* minute text -> a, b: bits of the seconds 0-63, 64-99 */
     Py_ssize_t lines, matched, unparsed;
+    int by_minute;   /* the keys carry the minute of the line's stamp too */
     int failed;
 } ScanState;
 
@@ -883,9 +884,9 @@ static void append_field(unsigned char *key, size_t *n, Span field) {
 
 static int count_event(ScanState *st, const Fast *fast, Py_ssize_t offset,
                        const unsigned char **last_minute, Py_ssize_t *last_minute_n, Slot **last_slot) {
-    /* key: outcome byte, then code, reply, remote: each 1 (None) or 2 + bytes + 0 */
-    size_t need = 1 + 3 * 2 + (fast->code.n > 0 ? fast->code.n : 0) + (fast->reply.n > 0 ? fast->reply.n : 0)
-                  + (fast->remote.n > 0 ? fast->remote.n : 0);
+    /* key: outcome byte, then code, reply, remote (and the minute): each 1 (None) or 2 + bytes + 0 */
+    size_t need = 1 + 4 * 2 + (fast->code.n > 0 ? fast->code.n : 0) + (fast->reply.n > 0 ? fast->reply.n : 0)
+                  + (fast->remote.n > 0 ? fast->remote.n : 0) + (size_t)fast->minute.n;
     unsigned char small[512];
     unsigned char *key = need <= sizeof small ? small : malloc(need);
     if (!key) return -1;
@@ -894,6 +895,7 @@ static int count_event(ScanState *st, const Fast *fast, Py_ssize_t offset,
     append_field(key, &n, fast->code);
     append_field(key, &n, fast->reply);
     append_field(key, &n, fast->remote);
+    if (st->by_minute) append_field(key, &n, fast->minute);
     int is_new;
     Slot *slot = table_get(&st->keys, key, n, &is_new);
     if (key != small) free(key);
@@ -1036,7 +1038,10 @@ static void scan_chunk(const Scanner *self, const unsigned char *chunk, Py_ssize
         parts[count].chunk = chunk;
         parts[count].from = from;
         parts[count].to = to;
-        if (count > 0 && state_init(&parts[count].st) < 0) { st->failed = 1; break; }
+        if (count > 0) {
+            if (state_init(&parts[count].st) < 0) { st->failed = 1; break; }
+            parts[count].st.by_minute = st->by_minute;
+        }
         count++;
         from = to;
     }
@@ -1065,14 +1070,17 @@ static PyObject *field_object(const unsigned char *key, size_t *i) {
     return text;
 }
 
-static PyObject *Scanner_scan(Scanner *self, PyObject *arg) {
+static PyObject *Scanner_scan(Scanner *self, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"chunk", "by_minute", NULL};
     Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    int by_minute = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|p", names, &view, &by_minute)) return NULL;
     ScanState st;
     if (state_init(&st) < 0) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
+    st.by_minute = by_minute;
     /* with the GIL held: the tables are the scanner's, shared by every thread that calls it */
     if (!self->tuned && view.len >= TUNE_BYTES && tune_anchors(self, (const unsigned char *)view.buf, view.len) < 0)
         st.failed = 1;
@@ -1103,8 +1111,16 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *arg) {
         PyObject *reply = code ? field_object(key, &i) : NULL;
         PyObject *remote = reply ? field_object(key, &i) : NULL;
         if (!remote) { Py_XDECREF(code); Py_XDECREF(reply); goto done; }
-        PyObject *entry = Py_BuildValue("(n(OONNN)n)", (Py_ssize_t)slot->b, self->mta, outcome,
-                                        code, reply, remote, (Py_ssize_t)slot->a);
+        PyObject *entry;
+        if (st.by_minute) {
+            PyObject *minute = field_object(key, &i);
+            if (!minute) { Py_DECREF(code); Py_DECREF(reply); Py_DECREF(remote); goto done; }
+            entry = Py_BuildValue("(n(OONNN)nN)", (Py_ssize_t)slot->b, self->mta, outcome,
+                                  code, reply, remote, (Py_ssize_t)slot->a, minute);
+        } else {
+            entry = Py_BuildValue("(n(OONNN)n)", (Py_ssize_t)slot->b, self->mta, outcome,
+                                  code, reply, remote, (Py_ssize_t)slot->a);
+        }
         if (!entry) goto done;
         PyList_SET_ITEM(keys, k, entry);
     }
@@ -1131,11 +1147,12 @@ done:
 }
 
 static PyMethodDef Scanner_methods[] = {
-    {"scan", (PyCFunction)Scanner_scan, METH_O,
-     "scan(chunk) -> (starts, keys, minutes, lines, matched, unparsed)\n\n"
+    {"scan", (PyCFunction)(void (*)(void))Scanner_scan, METH_VARARGS | METH_KEYWORDS,
+     "scan(chunk, by_minute=False) -> (starts, keys, minutes, lines, matched, unparsed)\n\n"
      "starts: offsets of the lines left to the Python parser (they hold a prefilter pattern);\n"
      "keys: [(offset of the first line, (mta, outcome, code, reply, remote), count)] of the\n"
-     "lines read here, in the order they first appear; minutes: stamp text without its\n"
+     "lines read here, in the order they first appear (by_minute: the keys are per minute of\n"
+     "the lines' stamps too, and each entry ends with that minute's text); minutes: stamp text without its\n"
      "seconds -> bits of the seconds seen; lines: in the chunk; matched, unparsed: lines read here."},
     {NULL, NULL, 0, NULL},
 };

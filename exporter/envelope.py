@@ -99,6 +99,11 @@ class YearClock:
             second -= 1
         return best
 
+    def minute_start(self, minute: str) -> float | None:
+        """The value of minute + "00" when each second :00-:59 of that minute is it plus the
+        seconds (one year, one UTC offset); else None. minute: "Nov 28 00:00:"."""
+        return self._minute_base(minute)
+
     def _from_minute(self, text: str) -> float | None:
         minute, seconds = text[:-2], text[-2:]
         if not ("00" <= seconds <= "59" and seconds.isdigit()):

@@ -120,8 +120,8 @@ def sniff_format(path: str) -> str:
         return detect_format(stream.read(SNIFF_BYTES))
 
 
-def parser_for(path: str, fmt: str = "auto") -> Parser:
-    return make_parser(sniff_format(path) if fmt == "auto" else fmt)
+def parser_for(path: str, fmt: str = "auto", hourly: bool = False) -> Parser:
+    return make_parser(sniff_format(path) if fmt == "auto" else fmt, hourly=hourly)
 
 
 def file_size(path: str) -> int:
@@ -132,14 +132,17 @@ def file_size(path: str) -> int:
 
 
 def parse_file(path: str, fmt: str = "auto", progress: Progress | None = None,
-               max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[Chunk, ChunkResult]]:
+               max_line: int = MAX_LINE_BYTES, hourly: bool = False) -> Iterator[tuple[Chunk, ChunkResult]]:
     """Each chunk of a file with what its format's parser found in it.
+
+    hourly: the parser may hand back events added up by their label fields and UTC hour
+    (ChunkResult.tally), as `report` needs them, instead of one by one.
 
     Raises LogFileError (never OSError, EOFError or zlib.error) when the file cannot be
     read to its end; the chunks before the failure have been yielded by then.
     """
     try:
-        parser = parser_for(path, fmt)
+        parser = parser_for(path, fmt, hourly)
         size = file_size(path)
         with open_log(path) as stream:
             for chunk in read_chunks(stream, max_line):

@@ -17,7 +17,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Mapping, TextIO
 
 from exporter.classifier import classify_event
 from exporter.events import OUTCOMES, StatusEvent
@@ -42,8 +42,12 @@ class Summary:
 
     def add_events(self, events: list[StatusEvent]) -> None:
         """Count a chunk's events: alike events are grouped first, so each kind is classified once."""
-        kinds = Counter((e.mta, e.outcome, e.code, e.reply, e.remote,
-                         None if e.timestamp is None else int(e.timestamp // 3600) * 3600) for e in events)
+        self.add_tally(Counter((e.mta, e.outcome, e.code, e.reply, e.remote,
+                                None if e.timestamp is None else int(e.timestamp // 3600) * 3600) for e in events))
+
+    def add_tally(self, kinds: Mapping[tuple[Any, ...], int]) -> None:
+        """Count events added up by (mta, outcome, code, reply, remote, UTC hour or None), as an
+        hourly parser hands them back (ChunkResult.tally)."""
         for (mta, outcome, code, reply, remote, hour), n in kinds.items():
             c, provider = classify_event(mta, outcome, code, reply, remote)
             self.by_outcome[outcome] += n
@@ -88,13 +92,15 @@ def summarise(paths: list[str], fmt: str = "auto", progress: ProgressBar | None 
     summary = Summary(files=list(paths))
     try:
         for path in paths:
-            for chunk, result in parse_file(path, fmt, progress.update if progress else None):
+            for chunk, result in parse_file(path, fmt, progress.update if progress else None, hourly=True):
                 summary.lines["oversized"] += chunk.oversized
                 summary.lines["total"] += chunk.oversized + result.lines
                 summary.lines["matched"] += result.matched
                 summary.lines["ignored"] += result.ignored
                 summary.lines["unparsed"] += result.unparsed
                 summary.add_events(result.events)
+                if result.tally:
+                    summary.add_tally(result.tally)
             if progress is not None:
                 progress.file_done(path)
     finally:

@@ -9,9 +9,11 @@ that probe each place where the scanner must hand a line back instead of guessin
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -54,6 +56,20 @@ def scanned(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | None
         result.newest
 
 
+def expected_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
+    """The Python path's events added up by label fields and UTC hour, as report groups them."""
+    result = SyslogParser(lambda: now).parse(chunk)
+    tally = Counter((*event[:5], None if event.timestamp is None else int(event.timestamp // 3600) * 3600)
+                    for event in result.events)
+    return list(tally.items()), (result.lines, result.matched, result.ignored, result.unparsed)
+
+
+def scanned_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
+    result = SyslogParser(lambda: now, hourly=True).parse(chunk)
+    assert result.events == []
+    return list((result.tally or {}).items()), (result.lines, result.matched, result.ignored, result.unparsed)
+
+
 def line_chunks(data: bytes, size: int) -> list[bytes]:
     """data cut into chunks of about size bytes, each ending at a line end (as sources cut)."""
     chunks = []
@@ -81,6 +97,7 @@ def test_every_test_log_and_the_public_corpus_give_the_same_counts() -> None:
         data = path.read_bytes()
         for chunk in [data, *line_chunks(data, 4096)]:
             assert scanned(chunk) == expected(chunk), f"{path} differs"
+            assert scanned_hourly(chunk) == expected_hourly(chunk), f"{path} differs by hour"
         starts, keys, minutes, lines, matched, unparsed = syslog.SCANNER.scan(data)
         read_in_c += matched + unparsed
     assert read_in_c > 100  # the comparison covered lines the scanner read itself
@@ -96,6 +113,7 @@ def test_the_benchmark_log_gives_the_same_counts(tmp_path: Path) -> None:
     for chunk in line_chunks(data, 1 << 20):
         got = scanned(chunk)
         assert got == expected(chunk)
+        assert scanned_hourly(chunk) == expected_hourly(chunk)
         total += got[1][1]
     _starts, _keys, _minutes, lines, matched, _unparsed = syslog.SCANNER.scan(data)
     assert lines == 30000
@@ -124,6 +142,57 @@ def test_threads_read_a_chunk_as_one_thread_does(tmp_path: Path) -> None:
     starts, keys, _minutes, lines, matched, unparsed = one
     assert lines == 20005 and unparsed == 2 and len(starts) == 2
     assert sum(n for _first, _key, n in keys) == matched
+
+
+@needs_scanner
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata",
+                                  "Asia/Kathmandu"])
+def test_hours_are_the_events_hours_in_every_zone(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report's hourly tally: minutes read in C get the UTC hour their seconds have, across DST
+    changes (Lord Howe's is half an hour), half- and quarter-hour offsets, the year's end and
+    the two days' slack; a minute whose seconds do not share one hour goes the Python way."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        for now in (time.mktime((2026, 3, 29, 12, 0, 0, 0, 0, -1)), time.mktime((2026, 1, 1, 0, 30, 0, 0, 0, -1)),
+                    time.mktime((2026, 4, 5, 1, 30, 0, 0, 0, -1))):
+            edge = time.localtime(now + 2 * 86400)   # where the two days' slack ends
+            lines = []
+            for month, day in [(3, 29), (3, 8), (10, 25), (11, 1), (4, 5), (10, 4), (12, 31), (1, 1), (2, 29),
+                               (2, 30), (edge.tm_mon, edge.tm_mday)]:
+                for hour in (0, 1, 2, 3, edge.tm_hour):
+                    for minute in (0, 29, 30, 59, edge.tm_min):
+                        for second in (0, 59, 60) if (month, day) == (12, 31) else (0, 59):
+                            stamp = f"{months[month - 1]} {day:2d} {hour:02d}:{minute:02d}:{second:02d}"
+                            lines.append(f"{stamp} mail01 postfix/smtp[1]: 1A: to=<a@x>, relay=mx[1.2.3.4]:25, "
+                                         f"delay=1, delays=1/1/1/1, dsn=2.0.0, status=sent (250 ok)")
+            data = ("\n".join(lines) + "\n").encode()
+            for chunk in [data, *line_chunks(data, 2048)]:
+                assert scanned_hourly(chunk, now) == expected_hourly(chunk, now), (zone, now)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_report_gives_the_same_summary_with_and_without_the_scanner(tmp_path: Path) -> None:
+    """The real `ndr-exporter report --json` on the benchmark log, with the compiled scanner and
+    with NDR_EXPORTER_PURE_PYTHON=1: the same summary, byte for byte."""
+    log = tmp_path / "postfix.log"
+    generated = subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "postfix", "20000", str(log)],
+                               check=True, capture_output=True, text=True)
+    outputs = []
+    for pure in ("", "1"):
+        run = subprocess.run([sys.executable, "-m", "exporter.cli", "report", "--json", str(log)], cwd=ROOT,
+                             env={**os.environ, "NDR_EXPORTER_PURE_PYTHON": pure, "TZ": "Europe/Berlin"},
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    summary = json.loads(outputs[0])
+    assert summary["events"] == int(generated.stdout) > 5000
+    assert sum(sum(hour[o] for o in ("delivered", "deferred", "bounced", "expired", "rejected"))
+               for hour in summary["by_hour"]) == summary["events"] - summary["events_without_time"]
 
 
 # --- generated lines around every place the scanner hands a line back ---------------------

@@ -11,8 +11,10 @@ its events already added up instead of one by one: `tally` maps the label fields
 (mta, outcome, code, reply, remote) to how many events had them, in the order each
 first appears in the chunk, and `newest` is the latest timestamp among them. Such a
 result's `events` is empty; Metrics counts a tally exactly as it counts the events
-it stands for. Every other parser, and every parser made without counts_only,
-leaves tally None.
+it stands for. A parser made with hourly=True (report's) does the same with one more
+element in each key: the start of the UTC hour of those events' time (Unix seconds,
+a multiple of 3600), or None for events with no time. Every other parser, and every
+parser made without either, leaves tally None.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class ChunkResult(NamedTuple):
     matched: int    # lines that gave at least one event
     ignored: int    # lines that are not status lines
     unparsed: int   # lines that look like status lines but do not parse (bad UTF-8 included)
-    tally: "dict[LabelFields, int] | None" = None   # counts_only: events added up, see above
+    tally: "dict[tuple, int] | None" = None         # counts_only: events added up, see above
     newest: float | None = None                     # counts_only: the latest timestamp in tally
 
 

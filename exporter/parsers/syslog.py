@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterator
 from exporter import envelope
 from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
 from exporter.parsers import fast_postfix, generic, postfix
-from exporter.parsers.base import ChunkResult, LabelFields
+from exporter.parsers.base import ChunkResult
 from exporter.parsers.prefilter import CandidateFinder
 
 # The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
@@ -145,10 +145,12 @@ class SyslogParser:
 
     format = "syslog"
 
-    def __init__(self, now: Callable[[], float] | None = None, counts_only: bool = False) -> None:
+    def __init__(self, now: Callable[[], float] | None = None, counts_only: bool = False,
+                 hourly: bool = False) -> None:
         self._now = now or time.time   # for the year of RFC 3164 stamps; tests pass a fixed clock
         self._partial: dict[str, _Partial] = {}
-        self.counts_only = counts_only
+        self.counts_only = counts_only or hourly
+        self.hourly = hourly   # tally keys end with the UTC hour of the events (ChunkResult)
 
     def parse(self, chunk: bytes) -> ChunkResult:
         if self.counts_only:
@@ -156,7 +158,7 @@ class SyslogParser:
                 counted = self._parse_scanned(chunk)
                 if counted is not None:
                     return counted
-            return _as_tally(self._parse_events(chunk))
+            return _as_tally(self._parse_events(chunk), self.hourly)
         return self._parse_events(chunk)
 
     def _parse_events(self, chunk: bytes) -> ChunkResult:
@@ -175,8 +177,10 @@ class SyslogParser:
 
     def _parse_scanned(self, chunk: bytes) -> ChunkResult | None:
         """Steps 1 and 2 by the compiled scanner, step 3 here; None when a CRI record starts in
-        the chunk after the scanner read lines of it (its parts must be read line by line)."""
-        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk)
+        the chunk after the scanner read lines of it (its parts must be read line by line), or
+        when an hourly tally is asked for and a minute of the scanner's lines does not fall
+        whole into one UTC hour (see _hours_of); the caller then reads the chunk the Python way."""
+        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk, by_minute=self.hourly)
         clock = envelope.YearClock(self._now())
         found: list[tuple[int, StatusEvent]] = []
         read_in_c = matched or unparsed
@@ -197,6 +201,14 @@ class SyslogParser:
         for _start, event in found:
             if event.timestamp is not None and (newest is None or event.timestamp > newest):
                 newest = event.timestamp
+        if self.hourly:
+            hours = _hours_of(clock, minutes)
+            if hours is None:
+                self._partial = {}   # as it was when the chunk began
+                return None
+            keys = [(first, (*fields, hours[minute]), n) for first, fields, n, minute in keys]
+            return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
+                               _merge_tally(keys, found, hourly=True), newest)
         return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
                            _merge_tally(keys, found), newest)
 
@@ -306,32 +318,63 @@ def _line_count(chunk: bytes) -> int:
     return lines
 
 
-def _as_tally(result: ChunkResult) -> ChunkResult:
+def _hour(timestamp: float | None) -> int | None:
+    """The start of the UTC hour of a timestamp, as report groups events."""
+    return None if timestamp is None else int(timestamp // 3600) * 3600
+
+
+def _key(event: StatusEvent, hourly: bool) -> tuple[Any, ...]:
+    return (*event[:5], _hour(event.timestamp)) if hourly else event[:5]
+
+
+def _hours_of(clock: envelope.YearClock, minutes: dict[str, int]) -> dict[str, int | None] | None:
+    """The UTC hour of every second of each minute (stamp text without its seconds), or None
+    when some minute's seconds do not share one: an offset change or a year inside it, a
+    leap second, an offset with seconds. A minute whose stamps are all no date (Feb 30) has
+    hour None, as each of its events has no time."""
+    hours: dict[str, int | None] = {}
+    for minute, seconds in minutes.items():
+        if seconds >> 60:
+            return None   # a :60 or later second: its own conversion
+        start = clock.minute_start(minute)
+        if start is None:
+            values = [clock.stamp(f"{minute}{second:02d}") for second in range(60) if seconds >> second & 1]
+            if any(value is not None for value in values):
+                return None
+            hours[minute] = None
+        elif start % 60:
+            return None
+        else:
+            hours[minute] = _hour(start)
+    return hours
+
+
+def _as_tally(result: ChunkResult, hourly: bool = False) -> ChunkResult:
     """An events result as a counts_only one: the same events, added up."""
-    tally: dict[LabelFields, int] = {}
+    tally: dict[tuple[Any, ...], int] = {}
     newest: float | None = None
     for event in result.events:
-        key = event[:5]
-        tally[key] = tally.get(key, 0) + 1  # type: ignore[index]
+        key = _key(event, hourly)
+        tally[key] = tally.get(key, 0) + 1
         if event.timestamp is not None and (newest is None or event.timestamp > newest):
             newest = event.timestamp
     return result._replace(events=[], tally=tally, newest=newest)
 
 
-def _merge_tally(keys: list[tuple[int, LabelFields, int]], found: list[tuple[int, StatusEvent]]
-                 ) -> dict[LabelFields, int]:
+def _merge_tally(keys: list[tuple[int, tuple[Any, ...], int]], found: list[tuple[int, StatusEvent]],
+                 hourly: bool = False) -> dict[tuple[Any, ...], int]:
     """The scanner's tally (each key with the offset of its first line) and the events read in
     Python (with their line's offset) as one tally, in the order each key first appears."""
-    if not found:
+    if not found and not hourly:
         return {key: n for _first, key, n in keys}   # the keys are distinct
-    tally: dict[LabelFields, int] = {}
+    tally: dict[tuple[Any, ...], int] = {}
     index = 0
     for start, event in found:
         while index < len(keys) and keys[index][0] < start:
             _first, key, n = keys[index]
             tally[key] = tally.get(key, 0) + n
             index += 1
-        fields: LabelFields = event[:5]  # type: ignore[assignment]
+        fields = _key(event, hourly)
         tally[fields] = tally.get(fields, 0) + 1
     for _first, key, n in keys[index:]:
         tally[key] = tally.get(key, 0) + n
