@@ -344,39 +344,38 @@ static void Scanner_dealloc(Scanner *self) {
 /* Picks each pattern's anchor (the three steps searched for) and fills the search tables.
  * freq, when given, counts the trigram_index() of every position of a real chunk: the
  * anchor is then the one least seen there; without it, a rough weight per byte decides. */
+/* Every trigram the three steps at s admit: their counts in freq summed (when freq is given),
+ * and each marked in mark (when mark is given). */
+static double visit_trigrams(const ByteSet *s, const uint32_t *freq, uint8_t *mark) {
+    double seen = 0;
+    for (int a = 0; a < 256; a++) {
+        if (!set_has(&s[0], (unsigned char)a)) continue;
+        for (int b = 0; b < 256; b++) {
+            if (!set_has(&s[1], (unsigned char)b)) continue;
+            for (int c = 0; c < 256; c++) {
+                if (!set_has(&s[2], (unsigned char)c)) continue;
+                unsigned index = trigram_index((unsigned char)a, (unsigned char)b, (unsigned char)c);
+                if (freq != NULL) seen += freq[index];
+                if (mark != NULL) mark[index] = 1;
+            }
+        }
+    }
+    return seen;
+}
+
 static void choose_anchors(Scanner *self, const uint32_t *freq) {
     memset(self->anchors, 0, sizeof self->anchors);
     for (int i = 0; i < self->n_patterns; i++) {
         Pattern *p = &self->patterns[i];
         double best = -1;
         for (int k = 0; k + 3 <= p->length; k++) {
-            const ByteSet *s0 = &p->steps[k], *s1 = s0 + 1, *s2 = s0 + 2;
-            double w = step_weight(s0) * step_weight(s1) * step_weight(s2);
-            if (freq != NULL) {   /* seen count first, the weight only to break ties */
-                double seen = 0;
-                for (int a = 0; a < 256; a++) {
-                    if (!set_has(s0, (unsigned char)a)) continue;
-                    for (int b = 0; b < 256; b++) {
-                        if (!set_has(s1, (unsigned char)b)) continue;
-                        for (int c = 0; c < 256; c++)
-                            if (set_has(s2, (unsigned char)c))
-                                seen += freq[trigram_index((unsigned char)a, (unsigned char)b, (unsigned char)c)];
-                    }
-                }
-                w = seen * 1e6 + w;
-            }
+            const ByteSet *s0 = &p->steps[k];
+            double w = step_weight(s0) * step_weight(s0 + 1) * step_weight(s0 + 2);
+            if (freq != NULL)   /* seen count first, the weight only to break ties */
+                w += visit_trigrams(s0, freq, NULL) * 1e6;
             if (best < 0 || w < best) { best = w; p->anchor = k; }
         }
-        const ByteSet *s0 = &p->steps[p->anchor], *s1 = s0 + 1, *s2 = s0 + 2;
-        for (int a = 0; a < 256; a++) {
-            if (!set_has(s0, (unsigned char)a)) continue;
-            for (int b = 0; b < 256; b++) {
-                if (!set_has(s1, (unsigned char)b)) continue;
-                for (int c = 0; c < 256; c++)
-                    if (set_has(s2, (unsigned char)c))
-                        self->anchors[trigram_index((unsigned char)a, (unsigned char)b, (unsigned char)c)] = 1;
-            }
-        }
+        visit_trigrams(&p->steps[p->anchor], NULL, self->anchors);
     }
 }
 
