@@ -322,6 +322,7 @@ typedef struct {
     Pattern *patterns;
     uint8_t anchors[65536];        /* [trigram_index()]: 1 when it may be some pattern's anchor */
     int tuned;                     /* 1 once the anchors were chosen from a real chunk's bytes */
+    int busy;                      /* scans under way without the GIL (changed only with it held) */
     int n_words;
     char words[MAX_WORDS][32];     /* status= words with an outcome */
     int word_len[MAX_WORDS];
@@ -1080,13 +1081,16 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args, PyObject *kwds) {
         return PyErr_NoMemory();
     }
     st.by_minute = by_minute;
-    /* with the GIL held: the tables are the scanner's, shared by every thread that calls it */
-    if (!self->tuned && view.len >= TUNE_BYTES && tune_anchors(self, (const unsigned char *)view.buf, view.len) < 0)
+    /* with the GIL held, and only while no other thread's scan reads the tables */
+    if (!self->tuned && self->busy == 0 && view.len >= TUNE_BYTES
+        && tune_anchors(self, (const unsigned char *)view.buf, view.len) < 0)
         st.failed = 1;
     if (!st.failed) {
+        self->busy++;
         Py_BEGIN_ALLOW_THREADS
         scan_chunk(self, (const unsigned char *)view.buf, view.len, &st);
         Py_END_ALLOW_THREADS
+        self->busy--;
     }
     PyBuffer_Release(&view);
 

@@ -371,6 +371,21 @@ def test_generated_lines_give_the_same_counts(lines: list[str], trailing_newline
     assert scanned(chunk) == expected(chunk)
 
 
+ENVELOPE_BYTES = st.sampled_from([b"Nov 28 00:00:01 mail01 postfix/smtp[1]: ", b"Nov  8 00:00:01 h postfix/smtpd[2]: ",
+                                   b"2025-11-28T00:00:01Z stdout P ", b""])
+
+
+@needs_scanner
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(ENVELOPE_BYTES, st.binary(max_size=300)), min_size=1, max_size=12))
+def test_arbitrary_bytes_give_the_same_counts(pieces: list[tuple[bytes, bytes]]) -> None:
+    """Any bytes at all (NUL, lone carriage returns, invalid UTF-8, no final newline) after an
+    envelope or none: the scanner neither fails nor differs from the Python path."""
+    chunk = b"\n".join(envelope + body for envelope, body in pieces)
+    assert scanned(chunk) == expected(chunk)
+    assert scanned_hourly(chunk) == expected_hourly(chunk)
+
+
 @needs_scanner
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(DELIVERY, REJECT), min_size=1, max_size=20), st.integers(min_value=1, max_value=3))
