@@ -33,11 +33,17 @@ needs_scanner = pytest.mark.skipif(syslog.SCANNER is None, reason="exporter._fas
 
 
 def test_scanner_is_built_where_the_tests_run() -> None:
-    """CI installs the package with its compiled module; a failed build must not pass unseen."""
+    """CI installs the package with its compiled module; a failed build must not pass unseen.
+    (tests/test_fastscan_sanitizers.py runs this file against a sanitizer build it names in
+    NDR_FASTSCAN_BUILD.)"""
     if os.environ.get("NDR_EXPORTER_PURE_PYTHON"):
         assert syslog.SCANNER is None
     else:
         assert syslog.SCANNER is not None, "exporter._fastscan did not build: is a C compiler installed?"
+    if os.environ.get("NDR_FASTSCAN_BUILD"):
+        from exporter import _fastscan  # type: ignore[attr-defined]
+
+        assert _fastscan.__file__ == os.environ["NDR_FASTSCAN_BUILD"]
 
 
 def expected(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | None]:
