@@ -182,6 +182,11 @@ class SyslogParser:
         whole into one UTC hour (see _hours_of); the caller then reads the chunk the Python way."""
         starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk, by_minute=self.hourly)
         clock = envelope.YearClock(self._now())
+        if self.hourly:
+            hours = _hours_of(clock, minutes)
+            if hours is None:
+                return None
+            keys = [(first, (*fields, hours[minute]), n) for first, fields, n, minute in keys]
         found: list[tuple[int, StatusEvent]] = []
         read_in_c = matched or unparsed
         for start, result in self._results(chunk, starts, clock):
@@ -201,16 +206,8 @@ class SyslogParser:
         for _start, event in found:
             if event.timestamp is not None and (newest is None or event.timestamp > newest):
                 newest = event.timestamp
-        if self.hourly:
-            hours = _hours_of(clock, minutes)
-            if hours is None:
-                self._partial = {}   # as it was when the chunk began
-                return None
-            keys = [(first, (*fields, hours[minute]), n) for first, fields, n, minute in keys]
-            return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
-                               _merge_tally(keys, found, hourly=True), newest)
         return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
-                           _merge_tally(keys, found), newest)
+                           _merge_tally(keys, found, self.hourly), newest)
 
     def _results(self, chunk: bytes, starts: list[int], clock: envelope.YearClock
                  ) -> Iterator[tuple[int, MessageResult]]:
