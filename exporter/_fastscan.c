@@ -46,7 +46,6 @@ static inline int set_has(const ByteSet *s, unsigned char c) { return (s->bits[c
 static inline void set_add(ByteSet *s, unsigned char c) { s->bits[c >> 6] |= (uint64_t)1 << (c & 63); }
 
 /* LINE's classes (exporter/parsers/fast_postfix.py). */
-static ByteSet PRINTABLE;   /* [ -~]        */
 static ByteSet NOT_SPACE;   /* [!-~]        */
 static ByteSet NAME;        /* [!-9;-Z\\^-~] : not a space, ":", "[" or "]" */
 static ByteSet HOST;        /* [!-9;=-Z\\^-~]: the same without "<"          */
@@ -62,8 +61,6 @@ static void add_range(ByteSet *s, unsigned char a, unsigned char b) {
 }
 
 static void init_classes(void) {
-    memset(&PRINTABLE, 0, sizeof PRINTABLE);
-    add_range(&PRINTABLE, ' ', '~');
     memset(&NOT_SPACE, 0, sizeof NOT_SPACE);
     add_range(&NOT_SPACE, '!', '~');
     memset(&NAME, 0, sizeof NAME);

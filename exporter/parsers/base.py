@@ -23,9 +23,6 @@ from typing import NamedTuple, Protocol
 
 from exporter.events import StatusEvent
 
-# What a tally is keyed by: an event's first five fields, the ones its labels come from.
-LabelFields = tuple[str, str, "str | None", "str | None", "str | None"]
-
 
 class ChunkResult(NamedTuple):
     events: list[StatusEvent]
