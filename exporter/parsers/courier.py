@@ -50,14 +50,9 @@ _COUNTED_COMMANDS = ("MAIL", "RCPT", "DATA", "BDAT", "EHLO", "HELO")
 
 
 def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
-    """One syslog message from Courier: events, None (not a status line) or UNPARSED."""
-    try:
-        return _parse(message, timestamp)
-    except Exception:  # a safety net: no input may stop the pipeline
-        return UNPARSED
+    """One syslog message from Courier: events, None (not a status line) or UNPARSED.
 
-
-def _parse(message: str, timestamp: float | None) -> MessageResult:
+    A raise would be a bug: the syslog parser counts the line unparsed and goes on."""
     record = _RECORD.match(message)
     if record is not None:
         return _record(message, record, timestamp)

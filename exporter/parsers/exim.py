@@ -98,16 +98,15 @@ _OUTCOMES = {"**": BOUNCED, "==": DEFERRED, "=>": DELIVERED, "->": DELIVERED, ">
 
 
 def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
-    """One syslog message from Exim: events, None (not a status line) or UNPARSED."""
-    try:
-        prefix = _SYSLOG_PREFIX.match(message)
-        if prefix is None:
-            return parse_body(message, 0, timestamp)
-        if prefix.group(1) is not None and prefix.group(1) != "1":
-            return None  # a later part of a split message: header lines of a rejectlog entry
-        return parse_body(message, prefix.end(), timestamp)
-    except Exception:  # a safety net: no input may stop the pipeline
-        return UNPARSED
+    """One syslog message from Exim: events, None (not a status line) or UNPARSED.
+
+    A raise would be a bug: the syslog parser counts the line unparsed and goes on."""
+    prefix = _SYSLOG_PREFIX.match(message)
+    if prefix is None:
+        return parse_body(message, 0, timestamp)
+    if prefix.group(1) is not None and prefix.group(1) != "1":
+        return None  # a later part of a split message: header lines of a rejectlog entry
+    return parse_body(message, prefix.end(), timestamp)
 
 
 def parse_body(text: str, pos: int, timestamp: float | None) -> MessageResult:

@@ -56,14 +56,9 @@ _RBL_BLOCKED = re.compile(r"\S+ blocked (" + _IPV4 + r") ")
 
 
 def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
-    """One message from qmail: events, None (not a status line) or UNPARSED."""
-    try:
-        return _parse(program, message, timestamp)
-    except Exception:  # a safety net: no input may stop the pipeline
-        return UNPARSED
+    """One message from qmail: events, None (not a status line) or UNPARSED.
 
-
-def _parse(program: str, message: str, timestamp: float | None) -> MessageResult:
+    A raise would be a bug: the syslog parser counts the line unparsed and goes on."""
     pos = _STAMP.match(message).end()  # type: ignore[union-attr]  # the pattern may match empty
     delivery = _DELIVERY.match(message, pos)
     if delivery is not None:

@@ -70,14 +70,9 @@ _OUTCOME_BY_CLASS = {"2": DELIVERED, "4": DEFERRED, "5": BOUNCED}
 
 
 def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
-    """One syslog message from sendmail: events, None (not a status line) or UNPARSED."""
-    try:
-        return _parse(message, timestamp)
-    except Exception:  # a safety net: no input may stop the pipeline
-        return UNPARSED
+    """One syslog message from sendmail: events, None (not a status line) or UNPARSED.
 
-
-def _parse(message: str, timestamp: float | None) -> MessageResult:
+    A raise would be a bug: the syslog parser counts the line unparsed and goes on."""
     queue = _QUEUE_ID.match(message)
     queue_id = queue.group(1) if queue else None
     pos = queue.end() if queue else 0
