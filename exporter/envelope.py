@@ -99,22 +99,18 @@ class YearClock:
             second -= 1
         return best
 
-    def minute_start(self, minute: str) -> float | None:
-        """The value of minute + "00" when each second :00-:59 of that minute is it plus the
-        seconds (one year, one UTC offset); else None. minute: "Nov 28 00:00:"."""
-        return self._minute_base(minute)
-
     def _from_minute(self, text: str) -> float | None:
         minute, seconds = text[:-2], text[-2:]
         if not ("00" <= seconds <= "59" and seconds.isdigit()):
             return self._convert(text)
-        base = self._minute_base(minute)
+        base = self.minute_start(minute)
         if base is None:
             return self._convert(text)
         return base + int(seconds)
 
-    def _minute_base(self, minute: str) -> float | None:
-        """The value of minute's :00 when each of its seconds is that plus the seconds; else None."""
+    def minute_start(self, minute: str) -> float | None:
+        """The value of minute + "00" when each second :00-:59 of that minute is it plus the
+        seconds (one year, one UTC offset); else None. minute: "Nov 28 00:00:"."""
         base = self._minutes.get(minute, False)
         if base is not False:
             return base  # type: ignore[return-value]
