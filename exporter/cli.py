@@ -254,7 +254,7 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     log.info("listening", extra={"address": config.listen_address, "telemetry_path": config.telemetry_path,
-                                 "tls": server.watcher.current()[1] is not None,
+                                 "tls": server.watcher.current().context is not None,
                                  "sources": ",".join(s.name for s in config.sources), "version": __version__})
     while not stop.wait(0.2):
         if reload.is_set():

@@ -4,10 +4,11 @@ Serves the metrics stage's registry with prometheus_client's own exposition
 (choose_encoder), on the standard library's ThreadingHTTPServer. `--web.config.file`
 takes the file format of Prometheus' exporter-toolkit: TLS (with client certificates)
 and basic auth with bcrypt hashes. The file, and the certificate files it names, are
-checked for changes (a stat per connection) and re-read when they change, so a renewed
+compared with what is in force on every connection (see WebConfigWatcher), so a renewed
 certificate or a new user applies without a restart. A file that cannot be used is
 refused at start with the field named; if it later changes into something unusable,
-requests fail (TLS handshakes are refused, plain HTTP gets 500) until it is fixed.
+requests fail (TLS handshakes are refused, plain HTTP gets 500) until it is fixed, and a change
+that lowers protection waits until the file has settled (503 meanwhile): never served open.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 import bcrypt
 import yaml
@@ -97,11 +99,21 @@ class WebConfig:
 
 def load_web_config(path: str) -> WebConfig:
     """Read a web config file; ConfigError names the file and the field that is wrong."""
+    return parse_web_config(_read_bytes(path), path)
+
+
+def _read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            data = yaml.safe_load(f.read())
+            return f.read()
     except OSError as err:
         raise ConfigError(f"web config {path}", f"cannot read it: {err.strerror}") from None
+
+
+def parse_web_config(text: bytes, path: str) -> WebConfig:
+    """The web config in `text` (read from `path`, which relative file names are resolved against)."""
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -246,56 +258,154 @@ def _file(value: Any, where: str, base: str) -> str:
     return path
 
 
+def _digest(text: bytes, files: list[str]) -> bytes:
+    """SHA-256 over the config's bytes and the bytes of the files it names (unreadable ones by error)."""
+    h = hashlib.sha256(text)
+    for path in files:
+        h.update(b"\0" + path.encode() + b"\0")
+        try:
+            with open(path, "rb") as f:
+                h.update(f.read())
+        except OSError as err:
+            h.update(f"unreadable:{err.errno}".encode())
+    return h.digest()
+
+
+def _weaker(new: WebConfig, old: WebConfig) -> list[str]:
+    """How `new` protects the endpoint less than `old` does (empty when it does not)."""
+    changes = []
+    if old.users and not new.users:
+        changes.append("basic auth turned off")
+    if old.tls is not None and new.tls is None:
+        changes.append("TLS turned off")
+    if old.tls is not None and new.tls is not None:
+        rank = list(CLIENT_AUTH)
+        if rank.index(new.tls.client_auth_type) < rank.index(old.tls.client_auth_type):
+            changes.append(f"client_auth_type lowered to {new.tls.client_auth_type}")
+        if old.tls.client_allowed_sans and not new.tls.client_allowed_sans:
+            changes.append("client_allowed_sans removed")
+        if TLS_VERSIONS[new.tls.min_version] < TLS_VERSIONS[old.tls.min_version]:
+            changes.append(f"min_version lowered to {new.tls.min_version}")
+    return changes
+
+
 # --- following the file ------------------------------------------------------------------------
 
+class WebState(NamedTuple):
+    """What a connection is served with: the config in force, its TLS context, and a refusal.
+
+    `refusal` is None when requests may be served; otherwise the reason they are refused, and
+    `status` the HTTP status a plain-HTTP request gets (a TLS connection is closed instead).
+    """
+
+    config: WebConfig
+    context: ssl.SSLContext | None
+    refusal: str | None = None
+    status: int = 200
+
+
 class WebConfigWatcher:
-    """The current web config and TLS context, re-read when the file or its certificates change."""
+    """The web config in force, kept equal to the file on disk without ever serving less than it asks.
+
+    Every connection and request asks `current()`. The file and the certificate files it names are
+    compared by content (a SHA-256 of their bytes), read again whenever their stat changed or was
+    written within the last RACY_SECONDS (a stat taken in the same clock tick as a write cannot tell
+    that write from the next one, as git's "racy clean" files). The stat is taken before the bytes are
+    read, so a write that lands after the read is seen on the next request, never lost.
+
+    Fail closed: a file that cannot be used refuses requests until it is fixed, and a change that
+    lowers protection (TLS or basic auth turned off, client certificates no longer required, the
+    list of allowed client names removed, older TLS versions allowed) is applied only once the file
+    has stayed the same for SETTLE_SECONDS; until then requests are refused. An in-place rewrite truncates the file before
+    writing it, and for that instant the empty file reads as "no TLS, no auth".
+    """
+
+    RACY_SECONDS = 2.0
+    SETTLE_SECONDS = 1.0
 
     def __init__(self, path: str | None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._config = WebConfig()
-        self._context: ssl.SSLContext | None = None
-        self._error: str | None = None
-        self._signature: tuple[Any, ...] = ()
+        self._state = WebState(WebConfig(), None)
+        self._digest = b""                 # content digest of what is in force
+        self._stat_seen: tuple[Any, ...] = ()
+        self._pending: bytes | None = None  # digest of a weaker config waiting to settle
         self._verified: set[bytes] = set()  # digests of (user, password, hash) that passed bcrypt
         if path is not None:
-            self._config = load_web_config(path)  # ConfigError goes to the caller at start
-            self._context = make_ssl_context(self._config.tls) if self._config.tls else None
-            self._signature = self._stat()
+            text = _read_bytes(path)   # ConfigError goes to the caller at start
+            config = parse_web_config(text, path)
+            self._state = WebState(config, make_ssl_context(config.tls) if config.tls else None)
+            self._stat_seen = self._stat(config.files())[0]
+            self._digest = _digest(text, config.files())
 
-    def _stat(self) -> tuple[Any, ...]:
+    def _stat(self, files: list[str]) -> tuple[tuple[Any, ...], float]:
+        """A stat signature of the config file and `files`, and the newest mtime among them."""
         sig: list[Any] = []
-        for path in [self.path or ""] + self._config.files():
+        newest = 0.0
+        for path in [self.path or ""] + files:
             try:
                 st = os.stat(path)
-                sig.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
-            except OSError:
-                sig.append((path, None))
-        return tuple(sig)
+            except OSError as err:
+                sig.append((path, err.errno))
+                continue
+            sig.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+            newest = max(newest, st.st_mtime, st.st_ctime)
+        return tuple(sig), newest
 
-    def current(self) -> tuple[WebConfig, ssl.SSLContext | None, str | None]:
-        """(config, TLS context or None, error or None); an error means: refuse the request."""
+    def current(self) -> WebState:
         if self.path is None:
-            return self._config, None, None
+            return self._state
         with self._lock:
-            signature = self._stat()
-            if signature != self._signature:
-                self._signature = signature
-                try:
-                    config = load_web_config(self.path)
-                    context = make_ssl_context(config.tls) if config.tls else None
-                except ConfigError as err:
-                    self._error = str(err)
-                    log.error("web config not reloaded; refusing requests until it is fixed",
-                              extra={"error": self._error})
-                else:
-                    self._config, self._context, self._error = config, context, None
-                    self._verified.clear()
-                    self._signature = self._stat()
-                    log.info("web config reloaded", extra={"file": self.path, "tls": config.tls is not None,
-                                                           "users": len(config.users)})
-            return self._config, self._context, self._error
+            files = self._state.config.files()
+            signature, newest = self._stat(files)
+            now = time.time()
+            unchanged = signature == self._stat_seen and now - newest > self.RACY_SECONDS
+            if unchanged and self._state.refusal is None:
+                return self._state
+            self._stat_seen = signature
+            try:
+                text = _read_bytes(self.path)
+                digest = _digest(text, files)
+                if digest == self._digest:
+                    self._serve_again()
+                    return self._state
+                config = parse_web_config(text, self.path)
+                context = make_ssl_context(config.tls) if config.tls else None
+                digest = _digest(text, config.files())  # the new config may name other files
+            except ConfigError as err:
+                return self._refuse(str(err), 500, "web config not reloaded; refusing requests until it is fixed")
+            weaker = _weaker(config, self._state.config)
+            # settled: unchanged for SETTLE_SECONDS before the read, and not touched during it
+            settled = now - newest >= self.SETTLE_SECONDS and self._stat(files)[0] == signature
+            if weaker and not settled:
+                if self._pending != digest:
+                    log.warning("web config asks for less protection; refusing requests until the file has "
+                                "stayed the same for %.0f s", self.SETTLE_SECONDS,
+                                extra={"file": self.path, "change": ", ".join(weaker)})
+                self._pending = digest
+                return self._refuse("web config is changing to less protection", 503, None)
+            self._state = WebState(config, context)
+            self._digest, self._pending = digest, None
+            self._verified.clear()
+            fields = {"file": self.path, "tls": config.tls is not None, "users": len(config.users)}
+            if weaker:
+                log.warning("web config reloaded with less protection", extra=fields | {"change": ", ".join(weaker)})
+            else:
+                log.info("web config reloaded", extra=fields)
+            return self._state
+
+    def _serve_again(self) -> None:
+        """The file is back to the config in force (after a broken or weakening write): serve again."""
+        self._pending = None
+        if self._state.refusal is not None:
+            self._state = WebState(self._state.config, self._state.context)
+            log.info("web config back to the one in force; serving again", extra={"file": self.path})
+
+    def _refuse(self, reason: str, status: int, message: str | None) -> WebState:
+        if message is not None and self._state.refusal != reason:
+            log.error(message, extra={"error": reason})
+        self._state = WebState(self._state.config, self._state.context, reason, status)
+        return self._state
 
     def check_password(self, config: WebConfig, user: str, password: str) -> bool:
         hashed = config.users.get(user)
@@ -340,9 +450,9 @@ class ExporterServer(ThreadingHTTPServer):
         super().server_bind()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        config, context, error = self.watcher.current()
-        if error is not None and config.tls is not None:
-            request.close()  # the file broke while serving TLS: no handshake until it is fixed
+        config, context, refusal, _status = self.watcher.current()
+        if refusal is not None and config.tls is not None:
+            request.close()  # the file broke or is changing while serving TLS: no handshake until it settles
             return
         if context is not None:
             request.settimeout(10)
@@ -382,10 +492,11 @@ class Handler(BaseHTTPRequestHandler):
         self._serve(head=True)
 
     def _serve(self, head: bool) -> None:
-        config, _context, error = self.server.watcher.current()
-        if error is not None:
-            self._reply(500, b"web config is not usable; see the exporter's log\n", "text/plain; charset=utf-8",
-                        config, head)
+        config, _context, refusal, status = self.server.watcher.current()
+        if refusal is not None:
+            body = (b"web config is not usable; see the exporter's log\n" if status == 500
+                    else b"web config is changing; retry in a moment\n")
+            self._reply(status, body, "text/plain; charset=utf-8", config, head, {"Retry-After": "1"})
             return
         if config.users and not self._authorized(config):
             self._reply(401, b"Unauthorized\n", "text/plain; charset=utf-8", config, head,

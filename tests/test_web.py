@@ -127,8 +127,14 @@ def test_web_config_changes_apply_without_restart(tmp_path: Path, exporter_facto
     web.write_text("basic_auth_users: [not, a, mapping]\n")
     assert exp.get(auth=("bob", "two"))[0] == 500
     assert "web config not reloaded" in exp.output()
+    # turning auth off is a loss of protection: refused until the file has settled for a second
     _write(web, {})
+    status, headers, body = exp.get()
+    assert (status, headers["Retry-After"], body) == (503, "1", b"web config is changing; retry in a moment\n")
+    assert "web config asks for less protection" in exp.output()
+    time.sleep(1.2)
     assert exp.get()[0] == 200
+    assert "web config reloaded with less protection" in exp.output()
     assert exp.proc is not None and exp.proc.poll() is None
 
 
