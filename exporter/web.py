@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gzip
 import hashlib
 import logging
@@ -66,8 +67,6 @@ UNSUPPORTED_TLS_KEYS = {
 }
 TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users", "rate_limit")
 BCRYPT_HASH = re.compile(r"^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$")
-# Checked against when the user name is unknown, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(10))
 
 
 @dataclass
@@ -87,6 +86,11 @@ class WebConfig:
     tls: TlsSettings | None = None
     users: dict[str, bytes] = field(default_factory=dict)   # user -> bcrypt hash
     headers: dict[str, str] = field(default_factory=dict)
+
+    def usual_cost(self) -> int:
+        """The bcrypt cost most users' hashes have (10 with no users): what a check usually costs."""
+        costs = [int(h.split(b"$")[2]) for h in self.users.values()]
+        return max(set(costs), key=costs.count) if costs else 10
 
     def files(self) -> list[str]:
         """Files whose change means the config must be read again."""
@@ -335,6 +339,7 @@ class WebConfigWatcher:
             text = _read_bytes(path)   # ConfigError goes to the caller at start
             config = parse_web_config(text, path)
             self._state = WebState(config, make_ssl_context(config.tls) if config.tls else None)
+            _dummy_hash(config.usual_cost())  # made now, not on the first unknown user's request
             self._stat_seen = self._stat(config.files())[0]
             self._digest = _digest(text, config.files())
 
@@ -385,6 +390,7 @@ class WebConfigWatcher:
                 self._pending = digest
                 return self._refuse("web config is changing to less protection", 503, None)
             self._state = WebState(config, context)
+            _dummy_hash(config.usual_cost())
             self._digest, self._pending = digest, None
             self._verified.clear()
             fields = {"file": self.path, "tls": config.tls is not None, "users": len(config.users)}
@@ -408,22 +414,28 @@ class WebConfigWatcher:
         return self._state
 
     def check_password(self, config: WebConfig, user: str, password: str) -> bool:
+        """Whether `password` is `user`'s. Costs one bcrypt check whatever is wrong, so neither the
+        time taken nor the reply tells an unknown user from a wrong password (or one too long)."""
+        secret = password.encode()
         hashed = config.users.get(user)
-        if hashed is None:
-            bcrypt.checkpw(password.encode(), _DUMMY_HASH)
-            return False
-        digest = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed))).digest()
-        with self._lock:
-            if digest in self._verified:
-                return True
-        try:
-            ok = bcrypt.checkpw(password.encode(), hashed)
-        except ValueError:
-            ok = False
-        if ok:
+        if hashed is not None:
+            digest = hashlib.sha256(b"\0".join((user.encode(), secret, hashed))).digest()
             with self._lock:
-                self._verified.add(digest)
-        return ok
+                if digest in self._verified:
+                    return True
+        # bcrypt reads at most 72 bytes: a longer password is refused, after the same work
+        ok = bcrypt.checkpw(secret[:72], hashed if hashed is not None else _dummy_hash(config.usual_cost()))
+        if not ok or hashed is None or len(secret) > 72:
+            return False
+        with self._lock:
+            self._verified.add(digest)
+        return True
+
+
+@functools.lru_cache(maxsize=8)
+def _dummy_hash(cost: int) -> bytes:
+    """A hash no password matches, checked for unknown users at the cost the real users have."""
+    return bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(cost))
 
 
 # --- the server --------------------------------------------------------------------------------

@@ -115,6 +115,22 @@ def test_basic_auth_accepts_and_refuses(tmp_path: Path, exporter_factory: Factor
     assert exp.get(headers={"Authorization": "Basic !!!not base64"})[0] == 401
 
 
+def test_unknown_users_and_long_passwords_get_the_same_401(tmp_path: Path, exporter_factory: Factory) -> None:
+    password = "p" * 72
+    web = _write(tmp_path / "web.yml", {"basic_auth_users": {"prometheus": _hash(password)}})
+    exp = exporter_factory(_base_args(tmp_path) + ["--web.config.file", str(web)])
+    replies = []
+    for auth in (("nobody", "x" * 73), ("nobody", "x"), ("prometheus", "x" * 73), ("prometheus", password + "extra"),
+                 ("prometheus", "wrong")):
+        status, headers, body = exp.get(auth=auth)
+        replies.append((status, headers["WWW-Authenticate"], body))
+    assert replies == [(401, 'Basic realm="ndr-exporter", charset="UTF-8"', b"Unauthorized\n")] * 5
+    # bcrypt reads 72 bytes: a longer password that starts with the right 72 is still wrong
+    assert exp.get(auth=("prometheus", password))[0] == 200
+    assert exp.get(auth=("prometheus", password + "extra"))[0] == 401
+    assert exp.proc is not None and exp.proc.poll() is None
+
+
 def test_web_config_changes_apply_without_restart(tmp_path: Path, exporter_factory: Factory) -> None:
     web = _write(tmp_path / "web.yml", {"basic_auth_users": {"alice": _hash("one")}})
     exp = exporter_factory(_base_args(tmp_path) + ["--web.config.file", str(web)])
