@@ -240,7 +240,9 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     signal.signal(signal.SIGHUP, lambda *_: reload.set())
 
     from exporter.daemon import Daemon
+    from exporter.fdlimit import raise_open_files_limit
 
+    raise_open_files_limit()
     daemon = Daemon(config)
     server.registry.register(MetricsCollector(daemon.metrics))
     ProcessCollector(registry=server.registry)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import functools
 import gzip
 import hashlib
@@ -66,6 +67,9 @@ UNSUPPORTED_TLS_KEYS = {
     "curve_preferences": "not supported: the curves are OpenSSL's defaults",
 }
 TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users", "rate_limit")
+# Seconds a connection may sit idle (between requests, or inside one) before it is closed: idle
+# connections each hold a thread and a descriptor. Prometheus reconnects for its next scrape.
+IDLE_SECONDS = 5
 BCRYPT_HASH = re.compile(r"^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$")
 
 
@@ -445,7 +449,8 @@ class ExporterServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
-    request_queue_size = 64
+    # A scrape storm queues in the kernel rather than being refused (capped by net.core.somaxconn).
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily, registry: CollectorRegistry,
                  telemetry_path: str, watcher: WebConfigWatcher) -> None:
@@ -453,6 +458,7 @@ class ExporterServer(ThreadingHTTPServer):
         self.registry = registry
         self.telemetry_path = telemetry_path
         self.watcher = watcher
+        self._fd_warned = 0.0
         super().__init__(address, Handler, bind_and_activate=False)
 
     def server_bind(self) -> None:
@@ -467,7 +473,7 @@ class ExporterServer(ThreadingHTTPServer):
             request.close()  # the file broke or is changing while serving TLS: no handshake until it settles
             return
         if context is not None:
-            request.settimeout(10)
+            request.settimeout(IDLE_SECONDS)
             try:
                 request = context.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError) as err:
@@ -479,6 +485,19 @@ class ExporterServer(ThreadingHTTPServer):
                 request.close()
                 return
         self.RequestHandlerClass(request, client_address, self)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return super().get_request()
+        except OSError as err:
+            if err.errno in (errno.EMFILE, errno.ENFILE):
+                # The connection stays in the backlog and the listening socket stays readable: without
+                # a pause serve_forever would spin on accept() at 100% CPU until a descriptor frees up.
+                if time.monotonic() - self._fd_warned > 10:
+                    self._fd_warned = time.monotonic()
+                    log.warning("too many open files: cannot accept connections", extra={"error": err.strerror})
+                time.sleep(0.05)
+            raise
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("error serving a request", exc_info=True, extra={"client": str(client_address)})
@@ -495,7 +514,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"ndr-exporter/{__version__}"
     sys_version = ""
-    timeout = 30
+    timeout = IDLE_SECONDS   # a kept-alive connection idle this long (or a slow request) is closed
 
     def do_GET(self) -> None:
         self._serve(head=False)
