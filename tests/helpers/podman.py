@@ -15,6 +15,7 @@ the files are passed through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -186,10 +187,15 @@ def ensure_base(log: list[str]) -> str:
 
 
 def build_image(log: list[str]) -> str:
-    """Build IMAGE from the committed Dockerfile (docker format, so HEALTHCHECK is kept)."""
-    ensure_base(log)
-    started = time.monotonic()
-    podman("build", "--pull=never", "--network=host", "--format=docker", "--layers", "-t", IMAGE,
-           "-f", str(REPO / "Dockerfile"), str(REPO), timeout=1800)
-    log.append(f"podman build: {time.monotonic() - started:.0f}s")
+    """Build IMAGE from the committed Dockerfile (docker format, so HEALTHCHECK is kept).
+
+    A lock file keeps two test sessions from debootstrapping into the same folder at once."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_base(log)
+        started = time.monotonic()
+        podman("build", "--pull=never", "--network=host", "--format=docker", "--layers", "-t", IMAGE,
+               "-f", str(REPO / "Dockerfile"), str(REPO), timeout=1800)
+        log.append(f"podman build: {time.monotonic() - started:.0f}s")
     return IMAGE
