@@ -128,8 +128,7 @@ def why_podman_cannot_run() -> str | None:
     """None when podman can build and run images here, else the reason (for a pytest skip)."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
-        return (f"{', '.join(missing)} not installed (tools/setup-container.sh installs podman, buildah, "
-                "runc, debootstrap, uidmap, fuse-overlayfs)")
+        return f"{', '.join(missing)} not installed (tools/setup-container.sh installs podman, runc and debootstrap)"
     if os.geteuid() != 0:
         return "debootstrap and this podman setup (runc, cgroupfs, host network) need root"
     if debian_mirror() is None:
