@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import zipfile
@@ -20,7 +21,7 @@ import pytest
 import yaml
 
 from exporter.config import DEFAULT_PORT, config_from_dict
-from tests.helpers.exporter_process import REPO, ExporterProcess, free_port, run_exporter
+from tests.helpers.exporter_process import REPO, ExporterProcess, run_exporter
 from tests.helpers.prometheus import PROMTOOL
 
 COMPOSE = REPO / "examples" / "compose"
@@ -60,7 +61,7 @@ def test_dockerfile_is_multi_stage_non_root_and_exposes_the_default_port() -> No
     final = ins[max(i for i, (w, _) in enumerate(ins) if w == "FROM"):]
     users = [args for word, args in final if word == "USER"]
     assert users == ["10001"]
-    assert ("EXPOSE", str(DEFAULT_PORT)) in final
+    assert ("EXPOSE", "19798") in final     # the image listens there (its CMD says so)
     assert not any(tool in args for _, args in ins for tool in ("curl", "wget"))
     for word, args in ins:
         if word == "COPY" and not args.startswith("--from"):
@@ -71,31 +72,55 @@ def test_dockerfile_is_multi_stage_non_root_and_exposes_the_default_port() -> No
     assert "*" in ignore and {"!pyproject.toml", "!setup.py", "!README.md", "!exporter/"} <= set(ignore)
 
 
-def _healthcheck_code() -> str:
+def _healthcheck_cmd() -> list[str]:
     (args,) = [a for w, a in _instructions() if w == "HEALTHCHECK"]
-    cmd = json.loads(args[args.index("CMD") + 3:].strip())
-    assert cmd[:2] == ["python", "-c"]
-    return cmd[2]
+    return json.loads(args[args.index("CMD") + 3:].strip())
 
 
-def test_healthcheck_one_liner_against_a_real_exporter(tmp_path: Path,
-                                                       exporter_factory: Callable[..., ExporterProcess]) -> None:
-    code = _healthcheck_code()
-    assert f"http://127.0.0.1:{DEFAULT_PORT}/metrics" in code
+def _health(*args: str) -> tuple[int, str]:
+    result = subprocess.run([sys.executable, "-m", "exporter.healthcheck", *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=30)
+    return result.returncode, result.stdout.strip()
+
+
+def test_healthcheck_finds_where_a_real_exporter_listens(tmp_path: Path, pki: dict[str, Path],
+                                                         exporter_factory: Callable[..., ExporterProcess]) -> None:
+    """The image's HEALTHCHECK reads the exporter's listening socket from /proc rather than assuming
+    a port, and counts any HTTP answer as healthy: plain, behind basic auth (401), behind TLS."""
+    assert _healthcheck_cmd() == ["python", "-m", "exporter.healthcheck"]
     log = tmp_path / "mail.log"
     log.touch()
-    web = tmp_path / "web.yml"
-    web.write_text(yaml.safe_dump({"basic_auth_users": {"p": bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode()}}))
+    guard = tmp_path / "auth.yml"
+    guard.write_text(yaml.safe_dump({"basic_auth_users": {"p": bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode()}}))
+    tls = tmp_path / "tls.yml"
+    tls.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(pki["server_cert"]),
+                                                         "key_file": str(pki["server_key"])}}))
     plain = exporter_factory(["--source.path", str(log)])
-    guarded = exporter_factory(["--source.path", str(log), "--web.config.file", str(web)])
+    guarded = exporter_factory(["--source.path", str(log), "--web.config.file", str(guard)])
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    secure = exporter_factory(["--source.path", str(log), "--web.config.file", str(tls)],
+                              scheme="https", ssl_context=context)
+    assert _health("--pid", str(plain.proc.pid)) == (0, f"ndr-exporter answers on 127.0.0.1:{plain.port}: 200 OK")
+    assert _health("--pid", str(guarded.proc.pid)) == (
+        0, f"ndr-exporter answers on 127.0.0.1:{guarded.port}: 401 Unauthorized")
+    assert _health("--pid", str(secure.proc.pid)) == (0, f"ndr-exporter answers on 127.0.0.1:{secure.port}: 200 OK")
 
-    def run(port: int) -> int:
-        local = code.replace(str(DEFAULT_PORT), str(port))
-        return subprocess.run([sys.executable, "-c", local], capture_output=True, timeout=30).returncode
-
-    assert run(plain.port) == 0
-    assert run(guarded.port) == 0          # 401 still means the exporter answers
-    assert run(free_port()) == 1           # nothing listening: unhealthy
+    # unhealthy: a process with no listening socket, and one that listens but never answers
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    mute = subprocess.Popen([sys.executable, "-c", "import socket, sys, time\n"
+                             "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+                             "print(s.getsockname()[1], flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        mute_port = int(mute.stdout.readline())
+        assert _health("--pid", str(idle.pid)) == (1, f"ndr-exporter (pid {idle.pid}) listens on no TCP port")
+        assert _health("--pid", str(mute.pid), "--timeout", "1") == (
+            1, f"ndr-exporter listens on 127.0.0.1:{mute_port} but gives no HTTP answer")
+    finally:
+        idle.kill()
+        mute.kill()
+        idle.wait()
+        mute.wait()
 
 
 # --- systemd ---------------------------------------------------------------------------------
