@@ -18,7 +18,7 @@ import zlib
 from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from exporter.parsers import make_parser
-from exporter.parsers.base import ChunkResult, Parser
+from exporter.parsers.base import Bucket, Counted, Parser
 
 MAX_LINE_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -120,8 +120,8 @@ def sniff_format(path: str) -> str:
         return detect_format(stream.read(SNIFF_BYTES))
 
 
-def parser_for(path: str, fmt: str = "auto", hourly: bool = False) -> Parser:
-    return make_parser(sniff_format(path) if fmt == "auto" else fmt, hourly=hourly)
+def parser_for(path: str, fmt: str = "auto") -> Parser:
+    return make_parser(sniff_format(path) if fmt == "auto" else fmt)
 
 
 def file_size(path: str) -> int:
@@ -132,21 +132,19 @@ def file_size(path: str) -> int:
 
 
 def parse_file(path: str, fmt: str = "auto", progress: Progress | None = None,
-               max_line: int = MAX_LINE_BYTES, hourly: bool = False) -> Iterator[tuple[Chunk, ChunkResult]]:
-    """Each chunk of a file with what its format's parser found in it.
-
-    hourly: the parser may hand back events added up by their label fields and UTC hour
-    (ChunkResult.tally), as `report` needs them, instead of one by one.
+               max_line: int = MAX_LINE_BYTES, bucket: Bucket | None = None) -> Iterator[tuple[Chunk, Counted]]:
+    """Each chunk of a file with what its format's parser counted in it, per time bucket
+    (report: the UTC hour; backfill: the step).
 
     Raises LogFileError (never OSError, EOFError or zlib.error) when the file cannot be
     read to its end; the chunks before the failure have been yielded by then.
     """
     try:
-        parser = parser_for(path, fmt, hourly)
+        parser = parser_for(path, fmt)
         size = file_size(path)
         with open_log(path) as stream:
             for chunk in read_chunks(stream, max_line):
-                yield chunk, parser.parse(chunk.data)
+                yield chunk, parser.count(chunk.data, bucket)
                 if progress is not None:
                     progress(path, disk_position(stream), size)
     except _READ_ERRORS as err:

@@ -1,6 +1,6 @@
 """The compiled scanner (exporter/_fastscan.c) decides every line as the Python path does.
 
-The daemon's syslog parser (counts_only) lets the scanner read the fast path's Postfix lines
+The syslog parser's count() lets the scanner read the fast path's Postfix lines
 in C and add their events up. These tests compare, chunk by chunk, its tally, line counts
 and newest timestamp with what the Python path's events add up to: on every log the tests
 hold, on the real public corpus, on the benchmark's generated log, and on generated lines
@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 
 from exporter.metrics import Metrics
 from exporter.parsers import syslog
+from exporter.parsers.base import count_events
 from exporter.parsers.syslog import SyslogParser
+from exporter.report import utc_hour
 from tests.helpers.shared import CORPUS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,24 +58,26 @@ def expected(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | Non
 
 
 def scanned(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | None]:
-    result = SyslogParser(lambda: NOW, counts_only=True).parse(chunk)
-    assert result.events == []
-    return list((result.tally or {}).items()), (result.lines, result.matched, result.ignored, result.unparsed), \
-        result.newest
+    result = SyslogParser(lambda: NOW).count(chunk)
+    return [(fields, n) for fields, buckets in result.tally.items() for n in [buckets[None]]], \
+        (result.lines, result.matched, result.ignored, result.unparsed), result.newest
 
 
 def expected_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
     """The Python path's events added up by label fields and UTC hour, as report groups them."""
     result = SyslogParser(lambda: now).parse(chunk)
-    tally = Counter((*event[:5], None if event.timestamp is None else int(event.timestamp // 3600) * 3600)
-                    for event in result.events)
-    return list(tally.items()), (result.lines, result.matched, result.ignored, result.unparsed)
+    return by_hour(count_events(result.events, utc_hour).tally), \
+        (result.lines, result.matched, result.ignored, result.unparsed)
 
 
 def scanned_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
-    result = SyslogParser(lambda: now, hourly=True).parse(chunk)
-    assert result.events == []
-    return list((result.tally or {}).items()), (result.lines, result.matched, result.ignored, result.unparsed)
+    result = SyslogParser(lambda: now).count(chunk, utc_hour)
+    return by_hour(result.tally), (result.lines, result.matched, result.ignored, result.unparsed)
+
+
+def by_hour(tally: dict) -> list:
+    """A tally as (fields and hour, count) pairs, in the tally's order."""
+    return [((*fields, hour), n) for fields, hours in tally.items() for hour, n in hours.items()]
 
 
 def line_chunks(data: bytes, size: int) -> list[bytes]:
@@ -398,10 +402,12 @@ def test_arbitrary_bytes_give_the_same_counts(pieces: list[tuple[bytes, bytes]])
 def test_the_cardinality_cap_admits_codes_in_the_same_order(lines: list[str], cap: int) -> None:
     chunk = ("\n".join(lines) + "\n").encode()
     one = Metrics(code_cap=cap)
-    one.add_events("mail", SyslogParser(lambda: NOW).parse(chunk).events)
+    result = SyslogParser(lambda: NOW).parse(chunk)
+    for event in result.events:
+        one.add("mail", count_events([event]))
+    one.add_lines("mail", result.matched, result.ignored, result.unparsed)
     many = Metrics(code_cap=cap)
-    result = SyslogParser(lambda: NOW, counts_only=True).parse(chunk)
-    many.add_tally("mail", result.tally or {}, result.newest)
+    many.add("mail", SyslogParser(lambda: NOW).count(chunk))
     assert many.state() == one.state()
 
 

@@ -15,25 +15,19 @@ from __future__ import annotations
 
 from typing import Callable
 
-from exporter.parsers.base import ChunkResult, Parser
+from exporter.parsers.base import ChunkResult, Counted, LabelFields, Parser
 
 FORMATS: tuple[str, ...] = ("syslog", "exim", "exchange_tracking", "exchange_protocol", "iis_smtp")
 
 
-def make_parser(fmt: str, counts_only: bool = False, hourly: bool = False) -> Parser:
-    """A fresh parser for a format name; ValueError names the format when it is unknown.
-
-    counts_only: the caller only counts (the daemon), so a parser may hand back its events
-    added up (ChunkResult.tally) rather than one by one; the syslog parser then uses its
-    compiled scanner when it is built (exporter/_fastscan.c). hourly: the same, with the
-    UTC hour of the events in each tally key (`report`).
-    """
-    factories: dict[str, Callable[..., Parser]] = _factories()
+def make_parser(fmt: str) -> Parser:
+    """A fresh parser for a format name; ValueError names the format when it is unknown."""
+    factories: dict[str, Callable[[], Parser]] = _factories()
     try:
         factory = factories[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}") from None
-    return factory(counts_only=counts_only, hourly=hourly) if fmt == "syslog" else factory()
+    return factory()
 
 
 def _factories() -> dict[str, Callable[..., Parser]]:
@@ -49,4 +43,4 @@ def _factories() -> dict[str, Callable[..., Parser]]:
     }
 
 
-__all__ = ["ChunkResult", "FORMATS", "Parser", "make_parser"]
+__all__ = ["ChunkResult", "Counted", "FORMATS", "LabelFields", "Parser", "make_parser"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from exporter.events import StatusEvent
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 from exporter.parsers.smtp_dialogue import Dialogue, command_verb
 from exporter.parsers.w3c import (
     csv_fields, field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply,
@@ -51,7 +51,7 @@ def _host(endpoint: str) -> str | None:
     return host.strip("[]") or None
 
 
-class ExchangeProtocolParser:
+class ExchangeProtocolParser(EventParser):
     """Exchange SMTP protocol log lines to StatusEvents (mta "exchange")."""
 
     format = "exchange_protocol"

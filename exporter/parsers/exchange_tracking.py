@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from exporter.events import BOUNCED, DEFERRED, DELIVERED, EXPIRED, StatusEvent
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 from exporter.parsers.w3c import (
     csv_fields, field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply,
 )
@@ -85,7 +85,7 @@ def _field(row: list[str], index: int) -> str:
     return row[index] if 0 <= index < len(row) else ""
 
 
-class ExchangeTrackingParser:
+class ExchangeTrackingParser(EventParser):
     """Exchange message tracking log lines to StatusEvents (mta "exchange")."""
 
     format = "exchange_tracking"

@@ -28,7 +28,7 @@ import time
 
 from exporter.events import UNPARSED, StatusEvent
 from exporter.parsers import exim
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 
 # Found anywhere in the chunk: the marks every status line carries. Searching for them is
 # several times faster than anchoring a pattern at every line start.
@@ -45,7 +45,7 @@ _LINE = re.compile(
 _CACHE_LIMIT = 4096
 
 
-class EximMainlogParser:
+class EximMainlogParser(EventParser):
     """Parser for Exim mainlog / rejectlog files; keeps only a cache of converted time stamps."""
 
     format = "exim"

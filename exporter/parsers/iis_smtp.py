@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from exporter.events import REJECTED, StatusEvent
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 from exporter.parsers.smtp_dialogue import Dialogue, command_verb
 from exporter.parsers.w3c import field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply
 
@@ -55,7 +55,7 @@ def _field(row: list[str], index: int) -> str:
     return "" if value == "-" else value
 
 
-class IisSmtpParser:
+class IisSmtpParser(EventParser):
     """IIS SMTP W3C log lines to StatusEvents (mta "iis")."""
 
     format = "iis_smtp"

@@ -23,12 +23,12 @@ Kubernetes CRI partial lines ("P") are joined with the lines of the same stream 
 until the final one ("F"); the joined record is counted on its "F" line and every "P" line is
 counted ignored. The unfinished parts wait in the parser instance between chunks.
 
-A parser made with counts_only=True (the daemon's) hands back its events added up
-(ChunkResult.tally) and, when the compiled scanner is built (exporter/_fastscan.c), lets it do
-steps 1 and 2 for the whole chunk in C: it reads the fast path's lines itself, into the tally,
-and hands back only the other hit lines, which go on to step 3 here. It decides no line
-differently, only faster (tests/test_fastscan.py). NDR_EXPORTER_PURE_PYTHON=1 in the
-environment turns it off.
+parse() does steps 1 to 3 in Python, one event per status line: the reference. count()
+(what every consumer reads, base.py) lets the compiled scanner (exporter/_fastscan.c), when
+it is built, do steps 1 and 2 for the whole chunk in C: it reads the fast path's lines
+itself, adds their events up, and hands back only the other hit lines, which go on to step
+3 here. It decides no line differently, only faster (tests/test_fastscan.py).
+NDR_EXPORTER_PURE_PYTHON=1 in the environment turns it off.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ import os
 import re
 import time
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 from exporter import envelope
 from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
 from exporter.parsers import fast_postfix, generic, postfix
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import Bucket, ChunkResult, Counted, LabelFields, Tally, bucket_of, tally
 from exporter.parsers.prefilter import CandidateFinder
 
 # The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
@@ -145,24 +145,12 @@ class SyslogParser:
 
     format = "syslog"
 
-    def __init__(self, now: Callable[[], float] | None = None, counts_only: bool = False,
-                 hourly: bool = False) -> None:
+    def __init__(self, now: Callable[[], float] | None = None) -> None:
         self._now = now or time.time   # for the year of RFC 3164 stamps; tests pass a fixed clock
         self._partial: dict[str, _Partial] = {}
-        self.counts_only = counts_only or hourly
-        self.hourly = hourly   # tally keys end with the UTC hour of the events (ChunkResult)
 
     def parse(self, chunk: bytes) -> ChunkResult:
-        if self.counts_only:
-            if SCANNER is not None and not self._partial:
-                counted = self._parse_scanned(chunk)
-                if counted is not None:
-                    return counted
-            return _as_tally(self._parse_events(chunk), self.hourly)
-        return self._parse_events(chunk)
-
-    def _parse_events(self, chunk: bytes) -> ChunkResult:
-        """Steps 1 to 3 in Python, one event per status line."""
+        """Steps 1 to 3 in Python, one event per status line: the reference."""
         lines = _line_count(chunk)
         clock = envelope.YearClock(self._now())
         events: list[StatusEvent] = []
@@ -175,18 +163,28 @@ class SyslogParser:
                 events.extend(result)  # type: ignore[arg-type]
         return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
 
-    def _parse_scanned(self, chunk: bytes) -> ChunkResult | None:
+    def count(self, chunk: bytes, bucket: Bucket | None = None) -> Counted:
+        """What tally(parse(chunk), bucket) gives; with the compiled scanner when it can."""
+        if SCANNER is not None and not self._partial:
+            counted = self._count_scanned(chunk, bucket)
+            if counted is not None:
+                return counted
+        return tally(self.parse(chunk), bucket)
+
+    def _count_scanned(self, chunk: bytes, bucket: Bucket | None) -> Counted | None:
         """Steps 1 and 2 by the compiled scanner, step 3 here; None when a CRI record starts in
         the chunk after the scanner read lines of it (its parts must be read line by line), or
-        when an hourly tally is asked for and a minute of the scanner's lines does not fall
-        whole into one UTC hour (see _hours_of); the caller then reads the chunk the Python way."""
-        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk, by_minute=self.hourly)
+        when time buckets are asked for and a minute of the scanner's lines does not fall
+        whole into one bucket (see _buckets_of); the caller then reads the chunk the Python way."""
+        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk, by_minute=bucket is not None)
         clock = envelope.YearClock(self._now())
-        if self.hourly:
-            hours = _hours_of(clock, minutes)
-            if hours is None:
+        if bucket is None:
+            scanned = [(first, LabelFields._make(fields), None, n) for first, fields, n in keys]
+        else:
+            buckets = _buckets_of(clock, minutes, bucket)
+            if buckets is None:
                 return None
-            keys = [(first, (*fields, hours[minute]), n) for first, fields, n, minute in keys]
+            scanned = [(first, LabelFields._make(fields), buckets[minute], n) for first, fields, n, minute in keys]
         found: list[tuple[int, StatusEvent]] = []
         read_in_c = matched or unparsed
         for start, result in self._results(chunk, starts, clock):
@@ -206,8 +204,7 @@ class SyslogParser:
         for _start, event in found:
             if event.timestamp is not None and (newest is None or event.timestamp > newest):
                 newest = event.timestamp
-        return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
-                           _merge_tally(keys, found, self.hourly), newest)
+        return Counted(_merge(scanned, found, bucket), newest, lines, matched, lines - matched - unparsed, unparsed)
 
     def _results(self, chunk: bytes, starts: list[int], clock: envelope.YearClock
                  ) -> Iterator[tuple[int, MessageResult]]:
@@ -315,21 +312,13 @@ def _line_count(chunk: bytes) -> int:
     return lines
 
 
-def _hour(timestamp: float | None) -> int | None:
-    """The start of the UTC hour of a timestamp, as report groups events."""
-    return None if timestamp is None else int(timestamp // 3600) * 3600
-
-
-def _key(event: StatusEvent, hourly: bool) -> tuple[Any, ...]:
-    return (*event[:5], _hour(event.timestamp)) if hourly else event[:5]
-
-
-def _hours_of(clock: envelope.YearClock, minutes: dict[str, int]) -> dict[str, int | None] | None:
-    """The UTC hour of every second of each minute (stamp text without its seconds), or None
-    when some minute's seconds do not share one: an offset change or a year inside it, a
-    leap second, an offset with seconds. A minute whose stamps are all no date (Feb 30) has
-    hour None, as each of its events has no time."""
-    hours: dict[str, int | None] = {}
+def _buckets_of(clock: envelope.YearClock, minutes: dict[str, int], bucket: Bucket
+                ) -> dict[str, Hashable] | None:
+    """The bucket of every second of each minute (stamp text without its seconds), or None
+    when some minute's seconds do not share one: a bucket edge inside it, an offset change or
+    a year inside it, a leap second, an offset with seconds. A minute whose stamps are all no
+    date (Feb 30) has bucket None, as each of its events has no time."""
+    buckets: dict[str, Hashable] = {}
     for minute, seconds in minutes.items():
         if seconds >> 60:
             return None   # a :60 or later second: its own conversion
@@ -338,41 +327,35 @@ def _hours_of(clock: envelope.YearClock, minutes: dict[str, int]) -> dict[str, i
             values = [clock.stamp(f"{minute}{second:02d}") for second in range(60) if seconds >> second & 1]
             if any(value is not None for value in values):
                 return None
-            hours[minute] = None
+            buckets[minute] = None
         elif start % 60:
             return None
         else:
-            hours[minute] = _hour(start)
-    return hours
+            first = (seconds & -seconds).bit_length() - 1
+            last = seconds.bit_length() - 1
+            found = bucket(start + first)
+            if bucket(start + last) != found:
+                return None   # buckets are spans of time: the first and last second decide
+            buckets[minute] = found
+    return buckets
 
 
-def _as_tally(result: ChunkResult, hourly: bool = False) -> ChunkResult:
-    """An events result as a counts_only one: the same events, added up."""
-    tally: dict[tuple[Any, ...], int] = {}
-    newest: float | None = None
-    for event in result.events:
-        key = _key(event, hourly)
-        tally[key] = tally.get(key, 0) + 1
-        if event.timestamp is not None and (newest is None or event.timestamp > newest):
-            newest = event.timestamp
-    return result._replace(events=[], tally=tally, newest=newest)
-
-
-def _merge_tally(keys: list[tuple[int, tuple[Any, ...], int]], found: list[tuple[int, StatusEvent]],
-                 hourly: bool = False) -> dict[tuple[Any, ...], int]:
-    """The scanner's tally (each key with the offset of its first line) and the events read in
-    Python (with their line's offset) as one tally, in the order each key first appears."""
-    if not found and not hourly:
-        return {key: n for _first, key, n in keys}   # the keys are distinct
-    tally: dict[tuple[Any, ...], int] = {}
+def _merge(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tuple[int, StatusEvent]],
+           bucket: Bucket | None) -> Tally:
+    """The scanner's counts (each with the offset of its first line) and the events read in
+    Python (with their line's offset) as one tally, in the order each fields first appears."""
+    counts: Tally = {}
     index = 0
     for start, event in found:
-        while index < len(keys) and keys[index][0] < start:
-            _first, key, n = keys[index]
-            tally[key] = tally.get(key, 0) + n
+        while index < len(scanned) and scanned[index][0] < start:
+            _first, fields, where, n = scanned[index]
+            inner = counts.setdefault(fields, {})
+            inner[where] = inner.get(where, 0) + n
             index += 1
-        fields = _key(event, hourly)
-        tally[fields] = tally.get(fields, 0) + 1
-    for _first, key, n in keys[index:]:
-        tally[key] = tally.get(key, 0) + n
-    return tally
+        inner = counts.setdefault(LabelFields.of(event), {})
+        where = bucket_of(bucket, event.timestamp)
+        inner[where] = inner.get(where, 0) + 1
+    for _first, fields, where, n in scanned[index:]:
+        inner = counts.setdefault(fields, {})
+        inner[where] = inner.get(where, 0) + n
+    return counts

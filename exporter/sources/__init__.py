@@ -47,13 +47,10 @@ class Source(Protocol):
 
 
 def parser_for(fmt: str, head: bytes) -> Parser:
-    """A fresh parser: for "auto", the format is guessed from the first bytes of the stream.
-
-    The daemon only counts what its sources read, so the parser may add its events up
-    (make_parser's counts_only)."""
+    """A fresh parser: for "auto", the format is guessed from the first bytes of the stream."""
     if fmt == "auto":
         fmt = detect(head)
-    return make_parser(fmt, counts_only=True)
+    return make_parser(fmt)
 
 
 def detect(head: bytes) -> str:
