@@ -11,7 +11,7 @@ each through the parser's count() into a Metrics, as the daemon does, under cPro
 profiles the reference path instead: parse(), which makes one event per status line,
 then those events added up. It prints the wall time without the profiler (the profiler's own cost inflates
 every figure), then the cumulative time of each stage (reading, finding candidate lines,
-the fast and the general parse paths, counting), then the functions that cost the most
+the general parse path, counting), then the functions that cost the most
 time of their own and the share of the total each takes; so a change can be judged on the
 row it was meant to shrink. A regex search or match shows as one row whoever calls it: the
 stage rows tell the prefilter's passes from the parsers' own patterns.
@@ -76,7 +76,6 @@ STAGES = (
     ("  reference path (parse: one event per line)", "syslog.py", "parse"),
     ("  compiled scanner (prefilter and fast path in C)", "~", "<method 'scan' of 'exporter._fastscan.Scanner' objects>"),
     ("  find candidate lines (prefilter passes)", "prefilter.py", "line_starts"),
-    ("  fast path after its match (fields to event)", "syslog.py", "_fast"),
     ("  general path (decode, envelope, dispatch)", "syslog.py", "_line"),
     ("count the chunk's tally (classify, add)", "metrics.py", "add"),
 )

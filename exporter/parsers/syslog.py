@@ -8,10 +8,10 @@ name picks the message parser:
      over the whole chunk (exporter/parsers/prefilter.py: the OR of them, taken apart so each
      piece is searched at memory speed); the lines they do not hit are counted ignored
      without any per-line Python work (DESIGN.md section 6);
-  2. a hit line that is a Postfix delivery record or reject in a plain RFC 3164 line is read
-     in one match by the fast path (exporter/parsers/fast_postfix.py), which gives the same
-     events as step 3 would, in fewer steps (tests/test_fast_path.py compares the two);
-  3. any other hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that
+  2. (count() only, when the compiled scanner is built) a hit line that is a Postfix delivery
+     record or reject in a plain RFC 3164 line is read and counted in C, exactly as step 3
+     would read it (exporter/_fastscan.c; tests/test_fastscan.py compares the two);
+  3. every other hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that
      carry a status are ASCII, and one stray byte in a remote's reply text must not lose a
      bounce), its envelope split off (exporter/envelope.py), and its message handed to the
      parser that claims the program (MESSAGE_PARSERS below), else to the generic fallback.
@@ -25,7 +25,7 @@ counted ignored. The unfinished parts wait in the parser instance between chunks
 
 parse() does steps 1 to 3 in Python, one event per status line: the reference. count()
 (what every consumer reads, base.py) lets the compiled scanner (exporter/_fastscan.c), when
-it is built, do steps 1 and 2 for the whole chunk in C: it reads the fast path's lines
+it is built, do steps 1 and 2 for the whole chunk in C: it reads the Postfix lines of step 2
 itself, adds their events up, and hands back only the other hit lines, which go on to step
 3 here. It decides no line differently, only faster (tests/test_fastscan.py).
 NDR_EXPORTER_PURE_PYTHON=1 in the environment turns it off.
@@ -43,7 +43,7 @@ from typing import Any, Callable, Hashable, Iterator
 
 from exporter import envelope
 from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
-from exporter.parsers import fast_postfix, generic, postfix
+from exporter.parsers import generic, postfix
 from exporter.parsers.base import Bucket, ChunkResult, Counted, LabelFields, Tally, bucket_of, tally
 from exporter.parsers.prefilter import CandidateFinder
 
@@ -119,7 +119,6 @@ _QMAIL_DELIVERY = re.compile(r"delivery \d+: ")
 _CANDIDATES = candidate_finder(_MODULES)
 SCANNER = compiled_scanner(candidate_patterns(_MODULES), _PROGRAMS)
 _CANDIDATE = _CANDIDATES.any  # the same test for one line at a time
-_FAST_LINE = fast_postfix.LINE.match  # the commonest status line, read in one step
 
 
 class _Partial:
@@ -211,7 +210,6 @@ class SyslogParser:
         """(line start, result) of each candidate line at starts; while a CRI record is
         unfinished, of every line instead, since any may continue it."""
         size = len(chunk)
-        text = chunk.decode("latin-1") if starts else ""  # the fast path's: one character per byte
         next_start = 0
         pos = 0
         while pos < size:
@@ -228,15 +226,10 @@ class SyslogParser:
                     break
                 start = starts[next_start]
                 next_start += 1
-                fast = _FAST_LINE(text, start)
-                if fast is not None:
-                    end = fast.end()
-                    result = self._fast(fast, clock)
-                else:
-                    end = chunk.find(b"\n", start)
-                    if end < 0:
-                        end = size
-                    result = self._line(chunk[start:end], clock, True)
+                end = chunk.find(b"\n", start)
+                if end < 0:
+                    end = size
+                result = self._line(chunk[start:end], clock, True)
             pos = end + 1
             yield start, result
 
@@ -271,20 +264,6 @@ class SyslogParser:
                 return None
             return self._dispatch(envelope.split_inner(content, stamp, clock))
         except Exception:  # noqa: BLE001 - bad input must never stop the daemon
-            return UNPARSED
-
-    @staticmethod
-    def _fast(match: re.Match[str], clock: envelope.YearClock) -> MessageResult:
-        """The result of a line the fast path matched: what _line() gives for it, in fewer steps."""
-        try:
-            stamp, program, qid, relay, dsn, status, reason, reject_qid, client, text = match.groups()
-            if program in _PROGRAMS:
-                # Claimed by its exact name (maybe not by Postfix): the general path decides.
-                return SyslogParser._dispatch(envelope.split(match.group(), clock))
-            if reject_qid is not None:
-                return postfix.reject(reject_qid, client, text, clock.stamp(stamp))
-            return postfix.delivery(qid, relay, dsn, status, reason, clock.stamp(stamp))
-        except Exception:  # noqa: BLE001 - as in _line()
             return UNPARSED
 
     @staticmethod
