@@ -31,7 +31,8 @@ from tests.helpers.shared import CORPUS
 ROOT = Path(__file__).resolve().parent.parent
 NOW = 1764400000.0  # 2025-11-29: the year the test logs' RFC 3164 stamps fall in
 
-needs_scanner = pytest.mark.skipif(syslog.SCANNER is None, reason="exporter._fastscan is not built")
+SCANNER = SyslogParser(lambda: NOW).scanner   # a syslog parser's own compiled scanner, or None
+needs_scanner = pytest.mark.skipif(SCANNER is None, reason="exporter._fastscan is not built")
 
 
 def test_scanner_is_built_where_the_tests_run() -> None:
@@ -39,9 +40,9 @@ def test_scanner_is_built_where_the_tests_run() -> None:
     (tests/test_fastscan_sanitizers.py runs this file against a sanitizer build it names in
     NDR_FASTSCAN_BUILD.)"""
     if os.environ.get("NDR_EXPORTER_PURE_PYTHON"):
-        assert syslog.SCANNER is None
+        assert SCANNER is None
     else:
-        assert syslog.SCANNER is not None, "exporter._fastscan did not build: is a C compiler installed?"
+        assert SCANNER is not None, "exporter._fastscan did not build: is a C compiler installed?"
     if os.environ.get("NDR_FASTSCAN_BUILD"):
         from exporter import _fastscan  # type: ignore[attr-defined]
 
@@ -108,7 +109,7 @@ def test_every_test_log_and_the_public_corpus_give_the_same_counts() -> None:
         for chunk in [data, *line_chunks(data, 4096)]:
             assert scanned(chunk) == expected(chunk), f"{path} differs"
             assert scanned_hourly(chunk) == expected_hourly(chunk), f"{path} differs by hour"
-        starts, keys, minutes, lines, matched, unparsed = syslog.SCANNER.scan(data)
+        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(data)
         read_in_c += matched + unparsed
     assert read_in_c > 100  # the comparison covered lines the scanner read itself
 
@@ -125,7 +126,7 @@ def test_the_benchmark_log_gives_the_same_counts(tmp_path: Path) -> None:
         assert got == expected(chunk)
         assert scanned_hourly(chunk) == expected_hourly(chunk)
         total += got[1][1]
-    _starts, _keys, _minutes, lines, matched, _unparsed = syslog.SCANNER.scan(data)
+    _starts, _keys, _minutes, lines, matched, _unparsed = SCANNER.scan(data)
     assert lines == 30000
     assert matched > 8000 and total >= matched  # most status lines were read in C
 
@@ -144,7 +145,8 @@ def test_threads_read_a_chunk_as_one_thread_does(tmp_path: Path) -> None:
            b"Nov 28 00:00:00 mail01 postfix/smtp[1]: 1A: to=<a@x>, relay=none, delay=1, delays=1/2/3/4, "
            b"dsn=5.01.1, status=bounced (x)\n")
     data = odd + log.read_bytes() + odd + b"Nov 28 00:00:00 mail01 postfix/qmgr[1]: 1A: removed"
-    args = (syslog.candidate_patterns(syslog._MODULES), list(syslog._PROGRAMS), syslog.postfix.STATUS_OUTCOMES,
+    modules = syslog.load_message_parsers()
+    args = (syslog.candidate_patterns(modules), list(syslog.program_table(modules)), syslog.postfix.STATUS_OUTCOMES,
             "rejected", "postfix")
     one = _fastscan.Scanner(*args, threads=1).scan(data)
     for threads in (2, 3, 4):
@@ -324,9 +326,9 @@ def test_the_generated_lines_reach_the_scanner() -> None:
                          "host mx said: 550 5.1.1 unknown")
     reject = reject_line("Nov 28 00:00:01", "mail01", "postfix/smtpd", "[1]", "NOQUEUE", "reject", "RCPT",
                          "unknown[198.51.100.9]", "554 5.7.1 <b@x>: Relay access denied")
-    if syslog.SCANNER is None:
+    if SCANNER is None:
         pytest.skip("exporter._fastscan is not built")
-    starts, keys, _minutes, lines, matched, unparsed = syslog.SCANNER.scan(f"{line}\n{reject}\n".encode())
+    starts, keys, _minutes, lines, matched, unparsed = SCANNER.scan(f"{line}\n{reject}\n".encode())
     assert (starts, lines, matched, unparsed) == ([], 2, 2, 0)
     assert [key for _first, key, _n in keys] == [("postfix", "bounced", "5.1.1", "550", "mx"),
                                                  ("postfix", "rejected", "5.7.1", "554", "198.51.100.9")]
@@ -367,7 +369,7 @@ def test_each_odd_field_and_each_one_byte_edit_gives_the_same_result() -> None:
     for line in lines:
         chunk = (line + "\n").encode()
         assert scanned(chunk) == expected(chunk), line
-        read_in_c += syslog.SCANNER.scan(chunk)[4]
+        read_in_c += SCANNER.scan(chunk)[4]
     assert read_in_c > len(lines) // 4
 
 
@@ -441,7 +443,21 @@ def test_patterns_outside_the_scanner_syntax_are_refused() -> None:
 
 def test_pure_python_switch_turns_the_scanner_off() -> None:
     """NDR_EXPORTER_PURE_PYTHON=1 is the operator's way back to the Python path."""
-    out = subprocess.run([sys.executable, "-c", "from exporter.parsers import syslog; print(syslog.SCANNER)"],
+    out = subprocess.run([sys.executable, "-c", "from exporter.parsers import make_parser; print(make_parser('syslog').scanner)"],
                          env={**os.environ, "NDR_EXPORTER_PURE_PYTHON": "1"}, capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "None"
+
+
+def test_the_scanner_is_built_by_make_parser_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parser state is made by make_parser: the switch is read then (not when syslog.py was
+    imported), and each parser has a scanner of its own, so one parser's first large chunk
+    does not tune another's."""
+    from exporter.parsers import make_parser
+
+    monkeypatch.setenv("NDR_EXPORTER_PURE_PYTHON", "1")
+    assert make_parser("syslog").scanner is None   # type: ignore[attr-defined]
+    monkeypatch.delenv("NDR_EXPORTER_PURE_PYTHON")
+    one, two = make_parser("syslog"), make_parser("syslog")
+    if SCANNER is not None:
+        assert one.scanner is not None and one.scanner is not two.scanner   # type: ignore[attr-defined]

@@ -28,7 +28,8 @@ parse() does steps 1 to 3 in Python, one event per status line: the reference. c
 it is built, do steps 1 and 2 for the whole chunk in C: it reads the Postfix lines of step 2
 itself, adds their events up, and hands back only the other hit lines, which go on to step
 3 here. It decides no line differently, only faster (tests/test_fastscan.py).
-NDR_EXPORTER_PURE_PYTHON=1 in the environment turns it off.
+NDR_EXPORTER_PURE_PYTHON=1 in the environment when a parser is made turns it off. Nothing is
+built at import: each SyslogParser loads the message parsers and makes its own scanner.
 """
 
 from __future__ import annotations
@@ -113,12 +114,7 @@ def compiled_scanner(patterns: list[bytes], programs: dict[str, ParseMessage]) -
         return None
 
 
-_MODULES = load_message_parsers()
-_PROGRAMS = program_table(_MODULES)
 _QMAIL_DELIVERY = re.compile(r"delivery \d+: ")
-_CANDIDATES = candidate_finder(_MODULES)
-SCANNER = compiled_scanner(candidate_patterns(_MODULES), _PROGRAMS)
-_CANDIDATE = _CANDIDATES.any  # the same test for one line at a time
 
 
 class _Partial:
@@ -147,6 +143,12 @@ class SyslogParser:
     def __init__(self, now: Callable[[], float] | None = None) -> None:
         self._now = now or time.time   # for the year of RFC 3164 stamps; tests pass a fixed clock
         self._partial: dict[str, _Partial] = {}
+        modules = load_message_parsers()
+        self._programs = program_table(modules)
+        self._candidates = candidate_finder(modules)
+        self._candidate = self._candidates.any   # the same test for one line at a time
+        # This parser's own scanner: it tunes itself to the first large chunk it reads.
+        self.scanner = compiled_scanner(candidate_patterns(modules), self._programs)
 
     def parse(self, chunk: bytes) -> ChunkResult:
         """Steps 1 to 3 in Python, one event per status line: the reference."""
@@ -154,7 +156,7 @@ class SyslogParser:
         clock = envelope.YearClock(self._now())
         events: list[StatusEvent] = []
         matched = unparsed = 0
-        for _start, result in self._results(chunk, _CANDIDATES.line_starts(chunk), clock):
+        for _start, result in self._results(chunk, self._candidates.line_starts(chunk), clock):
             if result is UNPARSED:
                 unparsed += 1
             elif result:
@@ -164,7 +166,7 @@ class SyslogParser:
 
     def count(self, chunk: bytes, bucket: Bucket | None = None) -> Counted:
         """What tally(parse(chunk), bucket) gives; with the compiled scanner when it can."""
-        if SCANNER is not None and not self._partial:
+        if self.scanner is not None and not self._partial:
             counted = self._count_scanned(chunk, bucket)
             if counted is not None:
                 return counted
@@ -175,7 +177,7 @@ class SyslogParser:
         the chunk after the scanner read lines of it (its parts must be read line by line), or
         when time buckets are asked for and a minute of the scanner's lines does not fall
         whole into one bucket (see _buckets_of); the caller then reads the chunk the Python way."""
-        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk, by_minute=bucket is not None)
+        starts, keys, minutes, lines, matched, unparsed = self.scanner.scan(chunk, by_minute=bucket is not None)
         clock = envelope.YearClock(self._now())
         if bucket is None:
             scanned = [(first, LabelFields._make(fields), None, n) for first, fields, n in keys]
@@ -241,7 +243,7 @@ class SyslogParser:
                 text = text[:-1]
             cri = envelope.split_cri(text) if text[:1].isdigit() else None
             if cri is None:
-                if not candidate and _CANDIDATE.search(raw) is None:
+                if not candidate and self._candidate.search(raw) is None:
                     return None
                 return self._dispatch(envelope.split(text, clock))
             stamp, stream, partial, content = cri
@@ -258,27 +260,26 @@ class SyslogParser:
                 waiting.add(content)
                 content = "".join(waiting.parts)
                 stamp = waiting.timestamp
-                if _CANDIDATE.search(content.encode("utf-8", "replace")) is None:
+                if self._candidate.search(content.encode("utf-8", "replace")) is None:
                     return None
-            elif not candidate and _CANDIDATE.search(raw) is None:
+            elif not candidate and self._candidate.search(raw) is None:
                 return None
             return self._dispatch(envelope.split_inner(content, stamp, clock))
         except Exception:  # noqa: BLE001 - bad input must never stop the daemon
             return UNPARSED
 
-    @staticmethod
-    def _dispatch(found: envelope.Envelope | None) -> MessageResult:
+    def _dispatch(self, found: envelope.Envelope | None) -> MessageResult:
         if found is None:
             return None  # no envelope: not a log record of any program (a comment, a stray line)
         program = found.program
         parse: ParseMessage | None = None
         if program is not None:
-            parse = _PROGRAMS.get(program)
+            parse = self._programs.get(program)
             if parse is None and "/" in program:
                 parse = postfix.parse_message
         elif _QMAIL_DELIVERY.match(found.message):
             # multilog writes qmail-send's reports with no program name: "@4000… delivery 1: …"
-            parse = _PROGRAMS.get("qmail-send")
+            parse = self._programs.get("qmail-send")
         if parse is None:
             parse = generic.parse_message
         return parse(program or "", found.message, found.timestamp)
