@@ -8,6 +8,7 @@ so /metrics never runs ahead of what a restart would resume from.
 
 from __future__ import annotations
 
+import logging
 import platform
 import threading
 from typing import Any, Iterable
@@ -20,8 +21,11 @@ from exporter.classifier import classify_event
 from exporter.parsers.base import Counted, LabelFields
 
 STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provider")
+LINE_LABELS = ("source", "result")
+_CODE = STATUS_LABELS.index("code")
 LINE_RESULTS = ("matched", "ignored", "unparsed", "oversized")
 OVERFLOW_CODE = "overflow"
+_checkpoint_log = logging.getLogger("ndr_exporter.checkpoint")
 DEFAULT_CODE_CAP = 500
 LABEL_CACHE_SIZE = 50_000   # distinct event fields whose labels are remembered (remote hosts make many)
 # Fixed code values that never count against the cap: no code logged, a malformed one.
@@ -52,8 +56,9 @@ class Counts:
         return other
 
     def to_state(self) -> dict[str, Any]:
-        """A JSON-serialisable form, for the checkpoint file."""
+        """A JSON-serialisable form, for the checkpoint file; it names the labels of its rows."""
         return {
+            "labels": {"status": list(STATUS_LABELS), "lines": list(LINE_LABELS)},
             "status": [list(k) + [v] for k, v in self.status.items()],
             "lines": [list(k) + [v] for k, v in self.lines.items()],
             "bytes_read": self.bytes_read,
@@ -65,10 +70,14 @@ class Counts:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "Counts":
+        """The counts a checkpoint holds. Rows are read by the label names the checkpoint gives
+        (checkpoint.py migrates older files to name them): a label that no longer exists is
+        summed away, and a label the checkpoint has no value for drops that family's rows;
+        either is logged, as is any malformed row dropped."""
         counts = cls()
-        counts.status = {tuple(row[:-1]): float(row[-1]) for row in state.get("status", [])
-                         if len(row) == len(STATUS_LABELS) + 1}
-        counts.lines = {(row[0], row[1]): float(row[2]) for row in state.get("lines", []) if len(row) == 3}
+        labels = state["labels"]
+        counts.status = _rows("ndr_status_codes_total", state.get("status", []), labels["status"], STATUS_LABELS)
+        counts.lines = _rows("ndr_exporter_lines_total", state.get("lines", []), labels["lines"], LINE_LABELS)
         counts.bytes_read = {str(k): float(v) for k, v in state.get("bytes_read", {}).items()}
         counts.rotations = {str(k): float(v) for k, v in state.get("rotations", {}).items()}
         counts.read_errors = {str(k): float(v) for k, v in state.get("read_errors", {}).items()}
@@ -77,13 +86,42 @@ class Counts:
         return counts
 
 
+def _rows(family: str, rows: list[list[Any]], saved: list[str], wanted: tuple[str, ...]
+          ) -> dict[tuple[str, ...], float]:
+    """A family's checkpointed rows (label values in `saved` order, then the count) keyed by
+    the `wanted` labels' values; what cannot be kept is logged under ndr_exporter.checkpoint."""
+    missing = [name for name in wanted if name not in saved]
+    if missing:
+        _checkpoint_log.error(
+            "checkpoint: dropped %d series of %s: the label(s) %s are new and the checkpoint has no "
+            "value for them; those counters restart from 0", len(rows), family, ", ".join(missing))
+        return {}
+    where = [list(saved).index(name) for name in wanted]
+    out: dict[tuple[str, ...], float] = {}
+    bad = 0
+    for row in rows:
+        if not isinstance(row, list) or len(row) != len(saved) + 1:
+            bad += 1
+            continue
+        key = tuple(str(row[i]) for i in where)
+        out[key] = out.get(key, 0.0) + float(row[-1])
+    if bad:
+        _checkpoint_log.error("checkpoint: dropped %d malformed row(s) of %s (not %d label values and a count)",
+                              bad, family, len(saved))
+    gone = [name for name in saved if name not in wanted]
+    if gone:
+        _checkpoint_log.warning("checkpoint: the label(s) %s of %s no longer exist: %d series summed into %d",
+                                ", ".join(gone), family, len(rows) - bad, len(out))
+    return out
+
+
 class Metrics:
     """Live counts, the published snapshot, and the cardinality guard on code values."""
 
     def __init__(self, code_cap: int = DEFAULT_CODE_CAP, counts: Counts | None = None) -> None:
         self.code_cap = code_cap
         self.live = counts.copy() if counts else Counts()
-        self._codes_seen: set[str] = {key[2] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
+        self._codes_seen: set[str] = {key[_CODE] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
         self._published = self.live.copy()
         self._lock = threading.Lock()
         # fields -> (label values, folded): each distinct event is classified once, not per chunk
