@@ -19,10 +19,10 @@ from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from exporter.parsers import make_parser
 from exporter.parsers.base import Bucket, Counted, Parser
+from exporter.parsers.detect import DETECT_BYTES, detect_format
 
 MAX_LINE_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
-SNIFF_BYTES = 64 * 1024
 
 # What reading a damaged file can raise besides OSError (gzip.BadGzipFile is an OSError).
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -114,10 +114,8 @@ def read_chunks(stream: BinaryIO, max_line: int = MAX_LINE_BYTES,
 
 def sniff_format(path: str) -> str:
     """The format of a log file, from its first bytes."""
-    from exporter.parsers.detect import detect_format
-
     with open_log(path) as stream:
-        return detect_format(stream.read(SNIFF_BYTES))
+        return detect_format(stream.read(DETECT_BYTES))
 
 
 def parser_for(path: str, fmt: str = "auto") -> Parser:

@@ -21,6 +21,9 @@ from __future__ import annotations
 import re
 
 SAMPLE_LINES = 20  # records looked at for the exim test
+# How much of a stream's start is read to detect its format: the one window of the daemon
+# (exporter/stream.py), `report` and `backfill` (exporter/logfiles.py), so they agree on a file.
+DETECT_BYTES = 64 * 1024
 
 _EXIM_STAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?(?: [+-][0-9]{4})? ")
 _BOM = b"\xef\xbb\xbf"
