@@ -35,7 +35,7 @@ from exporter.config import ServeConfig, SourceConfig
 from exporter.metrics import Counts, Metrics
 from exporter.parsers import FORMATS, make_parser
 from exporter.sources import READ_ERROR, UP, Source
-from exporter.sources.files import FileSource
+from exporter.sources import kinds
 from exporter.sources.watch import DirWatcher
 from exporter.stream import Stream
 
@@ -81,6 +81,7 @@ class Daemon:
     def start(self) -> None:
         """Open the sources and read what is there now; then follow in the pipeline thread."""
         _load_parsers({source.format for source in self.config.sources})
+        kinds.kinds()   # every source module loads, or the start fails naming it
         for source_config in self.config.sources:
             self._add(source_config)
         # The first poll runs here, before start() returns, so that with start_at "end" every
@@ -202,15 +203,7 @@ class Daemon:
         self._configs[config.name] = config
 
     def _make(self, config: SourceConfig, stream: Stream, state: dict[str, Any] | None) -> Source:
-        if config.kind == "journald":
-            from exporter.sources.journald import JournaldSource
-            return JournaldSource(config, stream, self._wake.set, state)
-        if config.kind == "stdin":
-            from exporter.sources.stdin import StdinSource
-            return StdinSource(config, stream, self._wake.set)
-        if config.kind == "file" and config.path:
-            return FileSource(config, stream, self._wake.set, self._watcher, state)
-        raise ValueError(f"unknown source kind {config.kind!r} (or a file source without a path)")
+        return kinds.make(config, stream, self._wake.set, state, self._watcher)
 
     def _apply_reload(self) -> None:
         with self._reload_lock:

@@ -16,6 +16,8 @@ counted (one event per recipient attempt; docs/formats-exchange.md).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from exporter.events import StatusEvent
@@ -99,3 +101,20 @@ class ExchangeProtocolParser(EventParser):
         stamp = iso_utc_seconds(row[layout.date_time]) if 0 <= layout.date_time < len(row) else None
         event_out = StatusEvent("exchange", outcome, code, reply, remote, stamp, session or None)
         return [event_out] * count
+
+
+if TYPE_CHECKING:
+    from exporter.parsers.detect import Sample
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "exchange_protocol"
+PARSER = ExchangeProtocolParser
+ORDER = 30          # where the format is listed
+DETECT_ORDER = 20   # when detection asks detects()
+
+
+def detects(sample: "Sample") -> bool:
+    """Detection (parsers/detect.py): Exchange's headers name an SMTP send or receive protocol log."""
+    return sample.software.startswith(b"Microsoft Exchange Server") and \
+        sample.log_type in (b"SMTP Send Protocol Log", b"SMTP Receive Protocol Log")

@@ -21,6 +21,8 @@ recipient-status when the two lists line up, else the whole status text.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from exporter.events import BOUNCED, DEFERRED, DELIVERED, EXPIRED, StatusEvent
@@ -132,3 +134,19 @@ class ExchangeTrackingParser(EventParser):
                 this_outcome = EXPIRED
             events.append(StatusEvent("exchange", this_outcome, code, reply, remote, timestamp, queue_id))
         return events
+
+
+if TYPE_CHECKING:
+    from exporter.parsers.detect import Sample
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "exchange_tracking"
+PARSER = ExchangeTrackingParser
+ORDER = 20          # where the format is listed
+DETECT_ORDER = 10   # when detection asks detects()
+
+
+def detects(sample: "Sample") -> bool:
+    """Detection (parsers/detect.py): Exchange's headers name a message tracking log."""
+    return sample.software.startswith(b"Microsoft Exchange Server") and sample.log_type == b"Message Tracking Log"

@@ -15,6 +15,8 @@ line, and a space inside a value is written "+". Two kinds of lines hold statuse
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from exporter.events import REJECTED, StatusEvent
@@ -113,3 +115,19 @@ class IisSmtpParser(EventParser):
         if len(status) != 3 or not status.isdigit():
             return None
         return [StatusEvent("iis", REJECTED, None, status, remote, self._timestamp(row))]
+
+
+if TYPE_CHECKING:
+    from exporter.parsers.detect import Sample
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "iis_smtp"
+PARSER = IisSmtpParser
+ORDER = 40          # where the format is listed
+DETECT_ORDER = 30   # when detection asks detects()
+
+
+def detects(sample: "Sample") -> bool:
+    """Detection (parsers/detect.py): the W3C header names IIS (asked after Exchange's formats)."""
+    return sample.software.startswith(b"Microsoft Internet Information Services")

@@ -34,7 +34,6 @@ built at import: each SyslogParser loads the message parsers and makes its own s
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import re
@@ -44,15 +43,14 @@ from typing import Any, Callable, Hashable, Iterator
 
 from exporter import envelope
 from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
-from exporter.parsers import generic, postfix
+from exporter.parsers import generic, postfix, registry
 from exporter.parsers.base import Bucket, ChunkResult, Counted, LabelFields, Tally, bucket_of, tally
 from exporter.parsers.prefilter import CandidateFinder
 
-# The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
-# syslog names it claims), PREFILTERS and parse_message(). A module that does not exist
-# (yet) is skipped. Postfix also claims every program name with a "/" (postfix/smtp,
-# postfix-out/smtp, postfix/submission/smtpd); exact names are looked up first.
-MESSAGE_PARSERS: tuple[str, ...] = ("postfix", "exim", "sendmail", "qmail", "opensmtpd", "dovecot", "courier")
+# The message parsers are the modules of exporter/parsers/ that declare MTA, PROGRAMS (exact
+# syslog names they claim), PREFILTERS and parse_message() (exporter/parsers/registry.py).
+# Postfix also claims every program name with a "/" (postfix/smtp, postfix-out/smtp,
+# postfix/submission/smtpd); exact names are looked up first.
 
 # A CRI partial line must be seen even when it holds no status text, and journald writes a
 # message that is not valid UTF-8 as a byte array, which no text pattern can see into.
@@ -65,16 +63,8 @@ ParseMessage = Callable[[str, str, "float | None"], MessageResult]
 
 
 def load_message_parsers() -> list[ModuleType]:
-    """The message parser modules that exist, in MESSAGE_PARSERS order."""
-    modules = []
-    for name in MESSAGE_PARSERS:
-        full_name = f"exporter.parsers.{name}"
-        try:
-            modules.append(importlib.import_module(full_name))
-        except ModuleNotFoundError as error:
-            if error.name != full_name:
-                raise  # the module exists but something it imports is missing: a real error
-    return modules
+    """The message parser modules (exporter/parsers/registry.py), by module name."""
+    return list(registry.message_parsers())
 
 
 def program_table(modules: list[ModuleType]) -> dict[str, ParseMessage]:
@@ -339,3 +329,10 @@ def _merge(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tu
         inner = counts.setdefault(fields, {})
         inner[where] = inner.get(where, 0) + n
     return counts
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "syslog"
+PARSER = SyslogParser
+ORDER = 0          # listed first
+FALLBACK = True    # what detection gives when no other format says yes

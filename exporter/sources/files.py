@@ -507,3 +507,14 @@ class FileSource:
             log.info("%s: reading %s again", self.name, path)
         if not self._errors:
             self._backoff.reset()
+
+
+# --- registration (exporter/sources/kinds.py) ---
+KIND = "file"
+
+
+def make_source(config: SourceConfig, sink: Sink, wake: Callable[[], None],
+                state: dict[str, Any] | None, watcher: DirWatcher | None) -> FileSource:
+    if not config.path:
+        raise ValueError("a file source needs a path")
+    return FileSource(config, sink, wake, watcher, state)

@@ -144,3 +144,12 @@ class JournaldSource(QueuedSource):
                 if not self.put(LINES, (whole, cursor)):
                     return cursor
                 backoff.reset()
+
+
+# --- registration (exporter/sources/kinds.py) ---
+KIND = "journald"
+
+
+def make_source(config: SourceConfig, sink: Sink, wake: Callable[[], None],
+                state: dict[str, Any] | None, watcher: object) -> JournaldSource:
+    return JournaldSource(config, sink, wake, state)

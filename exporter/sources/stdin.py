@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 from exporter.config import SourceConfig
 from exporter.sources import BLOCK_BYTES, LineCutter, Sink
@@ -51,3 +51,12 @@ class StdinSource(QueuedSource):
             self.put(LINES, (last, None))
         log.info("%s: end of stdin; this source is done, the exporter keeps serving", self.name)
         self.put(DOWN, 1)
+
+
+# --- registration (exporter/sources/kinds.py) ---
+KIND = "stdin"
+
+
+def make_source(config: SourceConfig, sink: Sink, wake: Callable[[], None],
+                state: dict[str, Any] | None, watcher: object) -> StdinSource:
+    return StdinSource(config, sink, wake)
