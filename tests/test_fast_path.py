@@ -1,7 +1,7 @@
 """The syslog parser's fast paths give exactly what its reference path gives.
 
 count() lets the compiled scanner (exporter/_fastscan.c) read Postfix delivery records and
-rejects in C, and exporter/envelope.YearClock works out new seconds from their minute. Both
+rejects in C, and exporter/parsers/envelope.YearClock works out new seconds from their minute. Both
 are shortcuts of a slower reference path (parse(): every line in Python, one event each),
 so both are compared with it here: the same counts (every label field, per UTC hour and
 without hours, the newest time) and the same line counts, chunk by chunk and line by line,
@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter import envelope
+from exporter.parsers import envelope
 from exporter.parsers import syslog
 from exporter.parsers.base import ChunkResult, Counted, tally
 from exporter.report import utc_hour

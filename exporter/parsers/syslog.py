@@ -13,7 +13,7 @@ name picks the message parser:
      would read it (exporter/_fastscan.c; tests/test_fastscan.py compares the two);
   3. every other hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that
      carry a status are ASCII, and one stray byte in a remote's reply text must not lose a
-     bounce), its envelope split off (exporter/envelope.py), and its message handed to the
+     bounce), its envelope split off (exporter/parsers/envelope.py), and its message handed to the
      parser that claims the program (MESSAGE_PARSERS below), else to the generic fallback.
      A line with no envelope at all (a comment, a stray fragment) is ignored: no program
      wrote it. Text a container wrote without a syslog envelope (CRI, Docker) has no
@@ -41,7 +41,7 @@ import time
 from types import ModuleType
 from typing import Any, Callable, Hashable, Iterator
 
-from exporter import envelope
+from exporter.parsers import envelope
 from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
 from exporter.parsers import generic, postfix, registry
 from exporter.parsers.base import Bucket, ChunkResult, Counted, LabelFields, Tally, bucket_of, tally

@@ -37,10 +37,11 @@ import time
 from typing import Any, Callable
 
 from exporter.config import SourceConfig
+from exporter.framing import head, is_gzip, open_log
 from exporter.sources import (
     BLOCK_BYTES, OVERSIZED, READ_ERROR, ROTATED, TRUNCATED, UP, Backoff, LineCutter, Sink,
 )
-from exporter.sources.rotated import FP_BYTES, NUMBERED, find_rotated, fingerprint, gz_head, siblings
+from exporter.sources.rotated import FP_BYTES, NUMBERED, find_rotated, fingerprint, siblings
 from exporter.sources.watch import DirWatcher
 
 log = logging.getLogger("ndr_exporter.sources.files")
@@ -358,11 +359,8 @@ class FileSource:
         """Read a rotated file that nobody writes any more from pos to its end (gzip or plain)."""
         for attempt in range(10):
             try:
-                if path.endswith(".gz"):
-                    opener = gzip.open(path, "rb")
-                else:
-                    opener = open(path, "rb")
-                with opener as f:
+                with open_log(path) as f:   # gzip by its magic bytes, as everywhere
+
                     f.seek(pos)
                     while True:
                         data = f.read(BLOCK_BYTES)
@@ -474,10 +472,10 @@ class FileSource:
             self._resume_rotated(path, 0, False, now)
 
     def _resume_rotated(self, path: str, offset: int, skipping: bool, now: float) -> None:
-        if path.endswith(".gz"):
+        if is_gzip(path):
             cutter = LineCutter(self.config.max_line_bytes, skipping)
             reader = object()   # a compressed copy is read here to its end: a reader of its own
-            self.sink.opened(reader, self.config.format, lambda n: gz_head(path, n), offset > 0)
+            self.sink.opened(reader, self.config.format, lambda n: head(path, n), offset > 0)
             self._finish(path, offset, cutter, reader)
             self.sink.closed(reader)
             return

@@ -1,7 +1,7 @@
 """The journald source: follow `journalctl --follow --output=json` for the mail units.
 
 Part of the source stage. A thread runs journalctl as a subprocess and passes
-its JSON lines, in chunks, to the syslog parser (exporter/envelope.py reads the
+its JSON lines, in chunks, to the syslog parser (exporter/parsers/envelope.py reads the
 journald JSON: MESSAGE, SYSLOG_IDENTIFIER, __REALTIME_TIMESTAMP). The cursor of
 the last entry counted (__CURSOR) is this source's checkpoint; after a restart
 journalctl resumes with --after-cursor, so no entry is counted twice.
