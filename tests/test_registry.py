@@ -63,3 +63,14 @@ def test_a_module_that_fails_to_import_fails_the_start_naming_it(tmp_path: Path,
     assert out.returncode != 0
     assert f"cannot load {'parser' if 'parsers' in where else 'source'} module {module}: " \
            "ModuleNotFoundError: No module named 'no_such_module_anywhere'" in out.stderr
+
+
+def test_every_source_config_can_name_is_a_registered_kind() -> None:
+    """config.py spells what each kind reads (path, journald, stdin); each gives a kind that a
+    module of exporter/sources/ declares, and every declared kind can be configured."""
+    from exporter.config import source_from_dict
+
+    made = {source_from_dict(item, "sources[0]").kind
+            for item in ({"name": "a", "path": "/var/log/mail.log"}, {"name": "b", "journald": True},
+                         {"name": "c", "stdin": True})}
+    assert made == set(kinds.kinds())
