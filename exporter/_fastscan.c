@@ -3,11 +3,10 @@
  * One call reads a whole chunk of log lines and does, in C, what the syslog parser's
  * Python code does for its commonest lines (exporter/parsers/syslog.py):
  *
- *   - a Postfix delivery record or reject in a plain RFC 3164 line, the shape that
- *     exporter/parsers/fast_postfix.py's LINE matches, is read and counted here: its label
- *     fields (outcome, code, reply, remote host) go into a tally, its timestamp's minute
- *     into a table of the seconds seen, exactly as postfix.delivery() and postfix.reject()
- *     would make them;
+ *   - a Postfix delivery record or reject in a plain RFC 3164 line (LINE below) is read
+ *     and counted here: its label fields (outcome, code, reply, remote host) go into a
+ *     tally, its timestamp's minute into a table of the seconds seen, exactly as
+ *     postfix.delivery() and postfix.reject() would make them;
  *   - every other line is searched for the prefilter patterns (exporter/parsers/prefilter.py):
  *     a line that holds none is ignored, a line that holds one is handed back to Python by
  *     its offset, and the Python parser reads it as it reads every line without this module.
@@ -18,6 +17,22 @@
  * guessed at: this module never decides a line differently from the Python code, it only
  * decides fewer of them. tests/test_fastscan.py compares the two on every test log and on
  * generated lines.
+ *
+ * LINE is the Python path's two patterns one after the other (envelope._RFC3164, then
+ * postfix._DELIVERY, or postfix._REJECT on a message without "status="), narrowed so that it
+ * admits only lines both of them match, and finds the same fields there:
+ *   - every byte is printable ASCII (" " to "~"); a tab, a carriage return, another control
+ *     byte or a non-ASCII byte sends the line back to Python. On printable ASCII, "\S" and
+ *     "." of the Python patterns are exactly [!-~] and [ -~], and "[^\s...]" the same set
+ *     without the space (NOT_SPACE, NAME, HOST below);
+ *   - the envelope has one shape that splits only one way: a month name, day and time with
+ *     no fraction, no BSD priority tag, a host with no ":", "<", "[" or "]", and a program
+ *     name holding a "/" (Postfix's, postfix.claims()) with its [pid], not claimed by
+ *     another parser by its exact name;
+ *   - the record is postfix._DELIVERY as it is, or postfix._REJECT when the message holds
+ *     no "status=" (postfix.parse_message() tries the delivery patterns first on such a
+ *     message), ending at the end of the line.
+ * The Python code is the reference; tests/test_fastscan.py holds the two equal.
  *
  * The patterns are the prefilter's bytes patterns in a small subset of regular expression
  * syntax: plain bytes, "\" before a byte, and classes "[...]" with ranges. Anything else
@@ -45,7 +60,7 @@ typedef struct { uint64_t bits[4]; } ByteSet;
 static inline int set_has(const ByteSet *s, unsigned char c) { return (s->bits[c >> 6] >> (c & 63)) & 1; }
 static inline void set_add(ByteSet *s, unsigned char c) { s->bits[c >> 6] |= (uint64_t)1 << (c & 63); }
 
-/* LINE's classes (exporter/parsers/fast_postfix.py). */
+/* LINE's classes (see the top of this file). */
 static ByteSet NOT_SPACE;   /* [!-~]        */
 static ByteSet NAME;        /* [!-9;-Z\\^-~] : not a space, ":", "[" or "]" */
 static ByteSet HOST;        /* [!-9;=-Z\\^-~]: the same without "<"          */
@@ -507,7 +522,7 @@ static int any_pattern(const Scanner *self, const unsigned char *s, const unsign
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Reading one line: fast_postfix.LINE, then postfix.delivery() / postfix.reject()         */
+/* Reading one line: LINE, then what postfix.delivery() / postfix.reject() make of it       */
 
 typedef struct { const unsigned char *s; Py_ssize_t n; } Span;
 

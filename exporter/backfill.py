@@ -33,15 +33,16 @@ import time
 from datetime import datetime
 from typing import TextIO
 
-from exporter.events import StatusEvent
 from exporter.logfiles import LogFileError, parse_file
 from exporter.metrics import STATUS_LABELS, Metrics
 from exporter.parsers import FORMATS
+from exporter.parsers.base import Tally
 
 OUTPUT_NAME = "ndr-backfill.om"
 FAMILY = "ndr_status_codes"
 HEAD_WINDOW = 3 * 3600          # the newest data a running Prometheus keeps in its head block
 DEFAULT_MAX_SAMPLES = 20_000_000
+TOO_NEW = "too new"             # the bucket of events at or after --until
 
 Key = tuple[str, ...]
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -65,21 +66,31 @@ class History:
         self.no_timestamp = 0
         self.too_new = 0
 
-    def add(self, event: StatusEvent) -> None:
-        if event.timestamp is None:
-            self.no_timestamp += 1
-            return
-        if event.timestamp >= self.until:
-            self.too_new += 1
-            return
-        # The sample at time T holds every event up to and including T.
-        end = math.ceil(event.timestamp / self.step) * self.step
-        key = self.metrics.add_event("backfill", event)
-        grown = self.steps.setdefault(end, {})
-        grown[key] = grown.get(key, 0) + 1
-        if end < self.first_step.get(key, end + 1):
-            self.first_step[key] = end
-        self.events += 1
+    def bucket(self, timestamp: float) -> int | str:
+        """backfill's time bucket: the end of the step that holds the event (the sample at time
+        T holds every event up to and including T), or TOO_NEW at or after --until."""
+        if timestamp >= self.until:
+            return TOO_NEW
+        return math.ceil(timestamp / self.step) * self.step
+
+    def add(self, counted: Tally) -> None:
+        """Count a chunk's events, added up by label fields and self.bucket (None: no time)."""
+        for fields, buckets in counted.items():
+            key: Key | None = None
+            for end, n in buckets.items():
+                if end is None:
+                    self.no_timestamp += n
+                    continue
+                if end == TOO_NEW:
+                    self.too_new += n
+                    continue
+                if key is None:
+                    key = self.metrics.labels(fields)
+                grown = self.steps.setdefault(end, {})
+                grown[key] = grown.get(key, 0) + n
+                if end < self.first_step.get(key, end + 1):
+                    self.first_step[key] = end
+                self.events += n
 
     def span(self) -> tuple[int, int] | None:
         """The times of the first sample (the zeros) and of the last, or None with no events."""
@@ -182,9 +193,8 @@ def main(argv: list[str]) -> int:
     history = History(Metrics(code_cap=args.code_cap), args.step, until, labels)
     try:
         for log in args.files:
-            for _chunk, result in parse_file(log, args.format):
-                for event in result.events:
-                    history.add(event)
+            for _chunk, result in parse_file(log, args.format, bucket=history.bucket):
+                history.add(result.tally)
     except LogFileError as err:
         print(f"ndr-exporter backfill: cannot read {err}", file=sys.stderr)
         return 1

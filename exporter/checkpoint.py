@@ -6,13 +6,21 @@ something changed and at every clean stop, then Metrics.commit() publishes: so
 section 5). The write is atomic: a temporary file in the same directory,
 fsync, rename over the old file, fsync of the directory.
 
-Layout (version 1):
-    {"version": 1, "written_at": <unix seconds>,
+Layout (version 2):
+    {"version": 2, "written_at": <unix seconds>,
      "sources": {"<source name>": {... the source's own state() ...}},
-     "metrics": {... Metrics.state() ...}}
+     "metrics": {"labels": {"status": [<label names>], "lines": ["source", "result"]},
+                 ... the rest of Metrics.state(): each row of "status" / "lines" holds the
+                 values of those labels in that order, then the count ...}}
 
-A missing, corrupt or unwritable file is logged (logger "ndr_exporter.checkpoint")
-and the daemon carries on without it.
+The label names make the file say what its rows mean: when the exporter's labels change,
+Counts.from_state (exporter/metrics.py) maps the saved rows onto the new labels, or drops
+them with a log line naming what was dropped and why, instead of misreading them.
+
+Older files are migrated on load (MIGRATIONS): version 1 (before issue 12) had no label
+names; its status rows are those of V1_STATUS_LABELS. A file from a newer exporter, or of
+a version not known here, is refused with a log line. A missing, corrupt or unwritable file
+is logged (logger "ndr_exporter.checkpoint") and the daemon carries on without it.
 """
 
 from __future__ import annotations
@@ -22,11 +30,25 @@ import logging
 import os
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger("ndr_exporter.checkpoint")
 
-VERSION = 1
+VERSION = 2
+# The labels of ndr_status_codes_total in version 1 checkpoints (exporter 0.x up to issue 12).
+V1_STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provider")
+V1_LINE_LABELS = ("source", "result")
+
+
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: the same rows, now with the label names they were written with."""
+    metrics = dict(data["metrics"])
+    metrics["labels"] = {"status": list(V1_STATUS_LABELS), "lines": list(V1_LINE_LABELS)}
+    return {**data, "version": 2, "metrics": metrics}
+
+
+# version found in a file -> the function that turns it into the next version
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_v1}
 
 
 def load(path: str) -> dict[str, Any] | None:
@@ -40,10 +62,18 @@ def load(path: str) -> dict[str, Any] | None:
     except (OSError, ValueError) as err:
         log.error("cannot read checkpoint %s (%s): starting fresh, counters from 0", path, err)
         return None
-    if not isinstance(data, dict) or data.get("version") != VERSION \
-            or not isinstance(data.get("sources"), dict) or not isinstance(data.get("metrics"), dict):
-        log.error("checkpoint %s is not a version %d checkpoint: starting fresh, counters from 0",
-                  path, VERSION)
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), dict) \
+            or not isinstance(data.get("metrics"), dict):
+        log.error("checkpoint %s is not a checkpoint of this exporter: starting fresh, counters from 0", path)
+        return None
+    version = data.get("version")
+    while version in MIGRATIONS:
+        data = MIGRATIONS[version](data)
+        log.info("checkpoint %s: upgraded from version %s to %s", path, version, data["version"])
+        version = data["version"]
+    if version != VERSION:
+        log.error("checkpoint %s has version %r, which this exporter (version %d checkpoints) cannot "
+                  "read: starting fresh, counters from 0", path, version, VERSION)
         return None
     return data
 

@@ -1,6 +1,6 @@
 """The classifier stage: code text in, classification out (DESIGN.md section 3).
 
-Place in the pipeline: metrics.add_event (and the one-shot report) call classify once
+Place in the pipeline: Metrics.add (and the one-shot report) call classify once
 per event with the event's code, the MTA that logged it and the remote's provider.
 Everything it knows comes from one reviewed table, exporter/data/status_codes.csv,
 read once at import and turned into a dictionary keyed by the concrete code, so a

@@ -7,8 +7,9 @@ checkpointing, so a checkpoint always holds exactly what was counted:
   - it blocks on an Event until a source has something (watchdog handlers and
     the journald/stdin reader threads set it) or a source's deadline comes (a
     retry, a poll interval, a rotated file to close): an idle daemon uses no CPU;
-  - it polls every source, and each complete chunk goes through
-    exporter.pipeline.process_chunk into the live counts;
+  - it polls every source; a source hands each chunk of complete lines, and its events
+    (rotated, read error, ...), to its Stream (exporter/stream.py), which detects the
+    format, parses, and counts into the live counts and the self-metrics;
   - when something changed, it writes the checkpoint (source positions +
     Metrics.state()) and only then Metrics.commit() publishes the counts, so
     /metrics never runs ahead of a restart. Checkpoints are at least half of
@@ -33,11 +34,10 @@ from exporter import checkpoint
 from exporter.config import ServeConfig, SourceConfig
 from exporter.metrics import Counts, Metrics
 from exporter.parsers import FORMATS, make_parser
-from exporter.parsers.base import Parser
-from exporter.pipeline import process_chunk
-from exporter.sources import Emit, Source
-from exporter.sources.files import FileSource
+from exporter.sources import READ_ERROR, UP, Source
+from exporter.sources import kinds
 from exporter.sources.watch import DirWatcher
+from exporter.stream import Stream
 
 log = logging.getLogger("ndr_exporter.daemon")
 
@@ -65,6 +65,7 @@ class Daemon:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._sources: dict[str, Source] = {}
+        self._streams: dict[str, Stream] = {}   # each source's: where it hands its lines and events
         self._configs: dict[str, SourceConfig] = {}
         self._reload_lock = threading.Lock()
         self._pending_reload: list[SourceConfig] | None = None
@@ -80,6 +81,7 @@ class Daemon:
     def start(self) -> None:
         """Open the sources and read what is there now; then follow in the pipeline thread."""
         _load_parsers({source.format for source in self.config.sources})
+        kinds.kinds()   # every source module loads, or the start fails naming it
         for source_config in self.config.sources:
             self._add(source_config)
         # The first poll runs here, before start() returns, so that with start_at "end" every
@@ -158,10 +160,10 @@ class Daemon:
         more = False
         for name, source in list(self._sources.items()):
             try:
-                more |= source.poll(self._emitter(name))
+                more |= source.poll()
             except Exception:   # a bug in one source must not stop the others
                 log.exception("%s: reading failed", name)
-                self.metrics.add_read_error(name)
+                self._streams[name].event(READ_ERROR)
         sig = self._signature()
         if sig != self._last_sig:
             self._last_sig = sig
@@ -174,15 +176,8 @@ class Daemon:
         return ([s.state() for s in self._sources.values()],
                 sum(live.rotations.values()), sum(live.read_errors.values()), sum(live.lines.values()))
 
-    def _emitter(self, name: str) -> Emit:
-        def emit(parser: Parser, chunk: bytes) -> None:
-            self._dirty = True
-            try:
-                process_chunk(name, parser, chunk, self.metrics)
-            except Exception:   # a parser bug: count the lines as unparsed and go on
-                log.exception("%s: parser %s failed on a chunk", name, getattr(parser, "format", "?"))
-                self.metrics.add_lines(name, 0, 0, chunk.count(b"\n"))
-        return emit
+    def _changed(self) -> None:
+        self._dirty = True
 
     def _save(self) -> None:
         """Checkpoint (when there is a state file), then publish."""
@@ -196,26 +191,19 @@ class Daemon:
     # --- sources ---
     def _add(self, config: SourceConfig) -> None:
         state = self._saved_sources.get(config.name)
+        stream = self._streams[config.name] = Stream(config.name, self.metrics, self._changed)
         try:
-            source = self._make(config, state)
+            source = self._make(config, stream, state)
         except Exception as err:
             log.error("%s: cannot start this source: %s", config.name, err)
-            self.metrics.declare_source(config.name)
-            self.metrics.add_read_error(config.name)
+            stream.event(UP)
+            stream.event(READ_ERROR)
             return
         self._sources[config.name] = source
         self._configs[config.name] = config
 
-    def _make(self, config: SourceConfig, state: dict[str, Any] | None) -> Source:
-        if config.kind == "journald":
-            from exporter.sources.journald import JournaldSource
-            return JournaldSource(config, self.metrics, self._wake.set, state)
-        if config.kind == "stdin":
-            from exporter.sources.stdin import StdinSource
-            return StdinSource(config, self.metrics, self._wake.set)
-        if config.kind == "file" and config.path:
-            return FileSource(config, self.metrics, self._wake.set, self._watcher, state)
-        raise ValueError(f"unknown source kind {config.kind!r} (or a file source without a path)")
+    def _make(self, config: SourceConfig, stream: Stream, state: dict[str, Any] | None) -> Source:
+        return kinds.make(config, stream, self._wake.set, state, self._watcher)
 
     def _apply_reload(self) -> None:
         with self._reload_lock:

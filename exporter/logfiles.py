@@ -1,9 +1,10 @@
 """Reading whole log files once, for the one-shot commands (report, backfill).
 
 Source stage for files that are read from start to end rather than followed: plain
-or gzip-compressed (by their magic bytes, not their name), read in large blocks and
-cut at the last newline, so the parsers get chunks of complete lines (DESIGN.md
-section 1). A line longer than the limit is skipped and counted, never buffered whole.
+or gzip-compressed (framing.open_log: by their magic bytes, not their name), read in
+large blocks and cut by the daemon's line cutter (framing.LineCutter), so the parsers
+get chunks of complete lines (DESIGN.md section 1). A line longer than the limit is
+skipped and counted, never buffered whole.
 
 parse_file() joins this to the parser stage and turns every way a file can fail to be
 read (missing, unreadable, a directory, a damaged or cut-off gzip stream) into one
@@ -17,12 +18,12 @@ import os
 import zlib
 from typing import BinaryIO, Callable, Iterator, NamedTuple
 
+from exporter.framing import LineCutter, open_log
 from exporter.parsers import make_parser
-from exporter.parsers.base import ChunkResult, Parser
+from exporter.parsers.base import Bucket, Counted, Parser
+from exporter.parsers.detect import DETECT_BYTES, detect_format
 
 MAX_LINE_BYTES = 64 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
-SNIFF_BYTES = 64 * 1024
 
 # What reading a damaged file can raise besides OSError (gzip.BadGzipFile is an OSError).
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -45,20 +46,6 @@ class LogFileError(Exception):
         self.reason = reason
 
 
-def open_log(path: str) -> BinaryIO:
-    """Open a log file for reading, decompressing it when it is gzip."""
-    raw = open(path, "rb")
-    try:
-        magic = raw.read(2)
-        raw.seek(0)
-    except OSError:
-        raw.close()   # a directory opens on some systems and fails on read
-        raise
-    if magic == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
-
-
 def disk_position(stream: BinaryIO) -> int:
     """How far into the file on disk a stream from open_log has read (the compressed bytes for gzip)."""
     raw = getattr(stream, "fileobj", None) or stream
@@ -67,14 +54,9 @@ def disk_position(stream: BinaryIO) -> int:
 
 def read_chunks(stream: BinaryIO, max_line: int = MAX_LINE_BYTES,
                 blocks_per_chunk: int = 16) -> Iterator[Chunk]:
-    """Yield chunks of complete lines; a last line without its newline is completed at the end.
-
-    Blocks are read max_line bytes at a time, so a line longer than max_line can only be
-    the first line of carry + block: one find() per block keeps the limit, with no
-    per-line work.
-    """
-    carry = b""
-    skipping = False   # inside an oversized line, dropping bytes until its newline
+    """Yield chunks of complete lines (cut by framing.LineCutter, the daemon's cutter); a last
+    line without its newline is completed at the end."""
+    cutter = LineCutter(max_line)
     position = 0
     pending: list[bytes] = []
     oversized = 0
@@ -83,45 +65,28 @@ def read_chunks(stream: BinaryIO, max_line: int = MAX_LINE_BYTES,
         if not block:
             break
         position += len(block)
-        if skipping:
-            newline = block.find(b"\n")
-            if newline < 0:
-                continue
-            block = block[newline + 1:]
-            skipping = False
-        data = carry + block
-        first_end = data.find(b"\n")
-        if first_end > max_line:
-            oversized += 1
-            data = data[first_end + 1:]
-        cut = data.rfind(b"\n") + 1
-        if cut:
-            pending.append(data[:cut])
-        carry = data[cut:]
-        if len(carry) > max_line:
-            oversized += 1
-            carry = b""
-            skipping = True
+        whole, dropped = cutter.feed(block)
+        oversized += dropped
+        if whole:
+            pending.append(whole)
         if len(pending) >= blocks_per_chunk:
-            yield Chunk(b"".join(pending), oversized, position - len(carry))
+            yield Chunk(b"".join(pending), oversized, position - len(cutter.rest))
             pending, oversized = [], 0
-    if carry and not skipping:
-        pending.append(carry + b"\n")
-        carry = b""
+    last = cutter.finish()
+    if last:
+        pending.append(last)
     if pending or oversized:
         yield Chunk(b"".join(pending), oversized, position)
 
 
 def sniff_format(path: str) -> str:
     """The format of a log file, from its first bytes."""
-    from exporter.parsers.detect import detect_format
-
     with open_log(path) as stream:
-        return detect_format(stream.read(SNIFF_BYTES))
+        return detect_format(stream.read(DETECT_BYTES))
 
 
-def parser_for(path: str, fmt: str = "auto", hourly: bool = False) -> Parser:
-    return make_parser(sniff_format(path) if fmt == "auto" else fmt, hourly=hourly)
+def parser_for(path: str, fmt: str = "auto") -> Parser:
+    return make_parser(sniff_format(path) if fmt == "auto" else fmt)
 
 
 def file_size(path: str) -> int:
@@ -132,21 +97,19 @@ def file_size(path: str) -> int:
 
 
 def parse_file(path: str, fmt: str = "auto", progress: Progress | None = None,
-               max_line: int = MAX_LINE_BYTES, hourly: bool = False) -> Iterator[tuple[Chunk, ChunkResult]]:
-    """Each chunk of a file with what its format's parser found in it.
-
-    hourly: the parser may hand back events added up by their label fields and UTC hour
-    (ChunkResult.tally), as `report` needs them, instead of one by one.
+               max_line: int = MAX_LINE_BYTES, bucket: Bucket | None = None) -> Iterator[tuple[Chunk, Counted]]:
+    """Each chunk of a file with what its format's parser counted in it, per time bucket
+    (report: the UTC hour; backfill: the step).
 
     Raises LogFileError (never OSError, EOFError or zlib.error) when the file cannot be
     read to its end; the chunks before the failure have been yielded by then.
     """
     try:
-        parser = parser_for(path, fmt, hourly)
+        parser = parser_for(path, fmt)
         size = file_size(path)
         with open_log(path) as stream:
             for chunk in read_chunks(stream, max_line):
-                yield chunk, parser.parse(chunk.data)
+                yield chunk, parser.count(chunk.data, bucket)
                 if progress is not None:
                     progress(path, disk_position(stream), size)
     except _READ_ERRORS as err:

@@ -8,31 +8,28 @@ so /metrics never runs ahead of what a restart would resume from.
 
 from __future__ import annotations
 
+import logging
 import platform
 import threading
-from collections import Counter
-from functools import partial
-from operator import attrgetter, is_not, itemgetter
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.classifier import classify_event
-from exporter.events import StatusEvent
+from exporter.parsers.base import Counted, LabelFields
 
 STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provider")
+LINE_LABELS = ("source", "result")
+_CODE = STATUS_LABELS.index("code")
 LINE_RESULTS = ("matched", "ignored", "unparsed", "oversized")
 OVERFLOW_CODE = "overflow"
+_checkpoint_log = logging.getLogger("ndr_exporter.checkpoint")
 DEFAULT_CODE_CAP = 500
 LABEL_CACHE_SIZE = 50_000   # distinct event fields whose labels are remembered (remote hosts make many)
 # Fixed code values that never count against the cap: no code logged, a malformed one.
 UNCAPPED_CODES = frozenset({"none", "invalid"})
-# What add_events() reads from each event: the fields the labels come from, and the time.
-_LABEL_FIELDS = itemgetter(0, 1, 2, 3, 4)   # mta, outcome, code, reply, remote
-_TIMESTAMP = attrgetter("timestamp")
-_IS_NOT_NONE = partial(is_not, None)
 
 
 class Counts:
@@ -59,8 +56,9 @@ class Counts:
         return other
 
     def to_state(self) -> dict[str, Any]:
-        """A JSON-serialisable form, for the checkpoint file."""
+        """A JSON-serialisable form, for the checkpoint file; it names the labels of its rows."""
         return {
+            "labels": {"status": list(STATUS_LABELS), "lines": list(LINE_LABELS)},
             "status": [list(k) + [v] for k, v in self.status.items()],
             "lines": [list(k) + [v] for k, v in self.lines.items()],
             "bytes_read": self.bytes_read,
@@ -72,10 +70,14 @@ class Counts:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "Counts":
+        """The counts a checkpoint holds. Rows are read by the label names the checkpoint gives
+        (checkpoint.py migrates older files to name them): a label that no longer exists is
+        summed away, and a label the checkpoint has no value for drops that family's rows;
+        either is logged, as is any malformed row dropped."""
         counts = cls()
-        counts.status = {tuple(row[:-1]): float(row[-1]) for row in state.get("status", [])
-                         if len(row) == len(STATUS_LABELS) + 1}
-        counts.lines = {(row[0], row[1]): float(row[2]) for row in state.get("lines", []) if len(row) == 3}
+        labels = state["labels"]
+        counts.status = _rows("ndr_status_codes_total", state.get("status", []), labels["status"], STATUS_LABELS)
+        counts.lines = _rows("ndr_exporter_lines_total", state.get("lines", []), labels["lines"], LINE_LABELS)
         counts.bytes_read = {str(k): float(v) for k, v in state.get("bytes_read", {}).items()}
         counts.rotations = {str(k): float(v) for k, v in state.get("rotations", {}).items()}
         counts.read_errors = {str(k): float(v) for k, v in state.get("read_errors", {}).items()}
@@ -84,72 +86,84 @@ class Counts:
         return counts
 
 
+def _rows(family: str, rows: list[list[Any]], saved: list[str], wanted: tuple[str, ...]
+          ) -> dict[tuple[str, ...], float]:
+    """A family's checkpointed rows (label values in `saved` order, then the count) keyed by
+    the `wanted` labels' values; what cannot be kept is logged under ndr_exporter.checkpoint."""
+    missing = [name for name in wanted if name not in saved]
+    if missing:
+        _checkpoint_log.error(
+            "checkpoint: dropped %d series of %s: the label(s) %s are new and the checkpoint has no "
+            "value for them; those counters restart from 0", len(rows), family, ", ".join(missing))
+        return {}
+    where = [list(saved).index(name) for name in wanted]
+    out: dict[tuple[str, ...], float] = {}
+    bad = 0
+    for row in rows:
+        if not isinstance(row, list) or len(row) != len(saved) + 1:
+            bad += 1
+            continue
+        key = tuple(str(row[i]) for i in where)
+        out[key] = out.get(key, 0.0) + float(row[-1])
+    if bad:
+        _checkpoint_log.error("checkpoint: dropped %d malformed row(s) of %s (not %d label values and a count)",
+                              bad, family, len(saved))
+    gone = [name for name in saved if name not in wanted]
+    if gone:
+        _checkpoint_log.warning("checkpoint: the label(s) %s of %s no longer exist: %d series summed into %d",
+                                ", ".join(gone), family, len(rows) - bad, len(out))
+    return out
+
+
 class Metrics:
     """Live counts, the published snapshot, and the cardinality guard on code values."""
 
     def __init__(self, code_cap: int = DEFAULT_CODE_CAP, counts: Counts | None = None) -> None:
         self.code_cap = code_cap
         self.live = counts.copy() if counts else Counts()
-        self._codes_seen: set[str] = {key[2] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
+        self._codes_seen: set[str] = {key[_CODE] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
         self._published = self.live.copy()
         self._lock = threading.Lock()
         # fields -> (label values, folded): each distinct event is classified once, not per chunk
-        self._labels: dict[tuple[Any, ...], tuple[tuple[str, ...], bool]] = {}
+        self._labels: dict[LabelFields, tuple[tuple[str, ...], bool]] = {}
 
     # --- counting (pipeline thread) ---
-    def add_event(self, source: str, event: StatusEvent) -> tuple[str, ...]:
-        """Count one event; returns the label values (STATUS_LABELS order) it was counted under."""
-        key = self._count(event.mta, event.outcome, event.code, event.reply, event.remote, 1)
-        if event.timestamp is not None and event.timestamp > self.live.last_event.get(source, 0.0):
-            self.live.last_event[source] = event.timestamp
-        return key
-
-    def add_events(self, source: str, events: list[StatusEvent]) -> None:
-        """Count a chunk's events: the same counts as add_event() for each in turn, in fewer steps.
-
-        Events that differ only in timestamp and queue id are counted under the same labels,
-        so they are tallied first and each distinct one is classified once. The tally keeps
-        the order in which they first appear, so codes meet the cardinality cap in the same
-        order as one by one.
-        """
-        if not events:
-            return
-        newest = max(filter(_IS_NOT_NONE, map(_TIMESTAMP, events)), default=None)
-        self.add_tally(source, Counter(map(_LABEL_FIELDS, events)), newest)
-
-    def add_tally(self, source: str, tally: Mapping[tuple[Any, ...], int], newest: float | None) -> None:
-        """Count events already added up by their label fields (ChunkResult.tally, in the order
-        each first appeared); newest is the latest timestamp among them. The same counts as
-        add_events() on the events themselves."""
+    def add(self, source: str, counted: Counted) -> None:
+        """Count what a parser's count() handed back for one chunk of a source: its events
+        (every time bucket alike: the live counters have no time), its line results and its
+        newest timestamp. Each distinct LabelFields is classified once and remembered; the
+        tally keeps the order in which each first appeared, so codes meet the cardinality
+        cap in the order of the log."""
         labels = self._labels
         status = self.live.status
-        for fields, n in tally.items():
+        for fields, buckets in counted.tally.items():
+            n = sum(buckets.values())
             known = labels.get(fields)
             if known is None:
-                self._count(*fields, n)   # classifies it and remembers its labels
-                continue
+                known = self._learn(fields)
             key, folded = known
             if folded:
                 self.live.folded += n
             status[key] = status.get(key, 0.0) + n
+        newest = counted.newest
         if newest is not None and newest > self.live.last_event.get(source, 0.0):
             self.live.last_event[source] = newest
+        self.add_lines(source, counted.matched, counted.ignored, counted.unparsed)
 
-    def _count(self, mta: str, outcome: str, code: str | None, reply: str | None, remote: str | None,
-               n: int) -> tuple[str, ...]:
-        """Add n events of these fields; returns the label values they were counted under."""
-        fields = (mta, outcome, code, reply, remote)
+    def labels(self, fields: LabelFields) -> tuple[str, ...]:
+        """The label values (STATUS_LABELS order) events of these fields are counted under;
+        a new code takes its place under the cap as add() would give it one."""
         known = self._labels.get(fields)
         if known is None:
-            known = self._labels[fields] = self._label(mta, outcome, code, reply, remote)
-            if len(self._labels) > LABEL_CACHE_SIZE:
-                self._labels = {fields: known}
-        key, folded = known
-        if folded:
-            self.live.folded += n
-        status = self.live.status
-        status[key] = status.get(key, 0.0) + n
-        return key
+            known = self._learn(fields)
+        return known[0]
+
+    def _learn(self, fields: LabelFields) -> tuple[tuple[str, ...], bool]:
+        """Classify these fields once and remember their label values and whether they fold."""
+        known = self._labels[fields] = self._label(*fields)
+        if len(self._labels) > LABEL_CACHE_SIZE:
+            self._labels = {fields: known}
+        return known
 
     def _label(self, mta: str, outcome: str, code: str | None, reply: str | None, remote: str | None
                ) -> tuple[tuple[str, ...], bool]:

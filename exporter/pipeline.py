@@ -1,21 +1,17 @@
 """Glue between the stages for one chunk: parser -> classifier -> metrics.
 
-Sources call process_chunk with complete lines; the same function serves the
-daemon, the one-shot report and the tests.
+The daemon's stream calls process_chunk with complete lines; the tests use it too.
 """
 
 from __future__ import annotations
 
 from exporter.metrics import Metrics
-from exporter.parsers.base import ChunkResult, Parser
+from exporter.parsers.base import Counted, Parser
 
 
-def process_chunk(source: str, parser: Parser, chunk: bytes, metrics: Metrics) -> ChunkResult:
-    """Parse one chunk of complete lines and count what it holds."""
-    result = parser.parse(chunk)
+def process_chunk(source: str, parser: Parser, chunk: bytes, metrics: Metrics) -> Counted:
+    """Parse one chunk of complete lines and count what it holds (the daemon has no time buckets)."""
+    counted = parser.count(chunk)
     metrics.add_bytes(source, len(chunk))
-    metrics.add_lines(source, result.matched, result.ignored, result.unparsed)
-    metrics.add_events(source, result.events)
-    if result.tally:
-        metrics.add_tally(source, result.tally, result.newest)
-    return result
+    metrics.add(source, counted)
+    return counted

@@ -1,7 +1,7 @@
 """Recognise the remote side's mailbox provider from its host name (a bounded label set).
 
-Place in the pipeline: metrics.add_event calls provider_for_host(event.remote) once per
-event; the result is the `provider` label and a hint for the classifier (a Gmail server's
+Place in the pipeline: Metrics.add calls provider_for_host(fields.remote) once per distinct
+LabelFields; the result is the `provider` label and a hint for the classifier (a Gmail server's
 4.7.27 means "SPF did not pass", not the registry's "sender domain has null MX").
 
 The host is matched by its DNS suffix on a label boundary ("x.gmail.com" is google,

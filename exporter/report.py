@@ -17,14 +17,20 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 from exporter.classifier import classify_event
-from exporter.events import OUTCOMES, StatusEvent
+from exporter.events import OUTCOMES
 from exporter.logfiles import LogFileError, file_size, parse_file
 from exporter.parsers import FORMATS
+from exporter.parsers.base import Tally
 
 PROGRESS_MIN_BYTES = 1024 * 1024   # smaller files are read before a bar would be seen
+
+
+def utc_hour(timestamp: float) -> int:
+    """report's time bucket: the start of the UTC hour (Unix seconds, a multiple of 3600)."""
+    return int(timestamp // 3600) * 3600
 
 
 @dataclass
@@ -40,16 +46,12 @@ class Summary:
     by_hour: dict[int, Counter] = field(default_factory=dict)
     no_timestamp: int = 0   # events whose line had no time: in every count but by_hour
 
-    def add_events(self, events: list[StatusEvent]) -> None:
-        """Count a chunk's events: alike events are grouped first, so each kind is classified once."""
-        self.add_tally(Counter((e.mta, e.outcome, e.code, e.reply, e.remote,
-                                None if e.timestamp is None else int(e.timestamp // 3600) * 3600) for e in events))
-
-    def add_tally(self, kinds: Mapping[tuple[Any, ...], int]) -> None:
-        """Count events added up by (mta, outcome, code, reply, remote, UTC hour or None), as an
-        hourly parser hands them back (ChunkResult.tally)."""
-        for (mta, outcome, code, reply, remote, hour), n in kinds.items():
-            c, provider = classify_event(mta, outcome, code, reply, remote)
+    def add(self, counted: Tally) -> None:
+        """Count events added up by label fields and UTC hour (or None: no time in the line)."""
+        for fields, hours in counted.items():
+            mta, outcome = fields.mta, fields.outcome
+            c, provider = classify_event(*fields)
+            n = sum(hours.values())
             self.by_outcome[outcome] += n
             self.by_class[c.status_class] += n
             self.by_subject[c.subject] += n
@@ -57,10 +59,11 @@ class Summary:
             self.by_provider[provider] += n
             key = (c.code, c.status_class, c.subject, c.meaning, c.source)
             self.codes.setdefault(key, Counter())[outcome] += n
-            if hour is not None:
-                self.by_hour.setdefault(hour, Counter())[outcome] += n
-            else:
-                self.no_timestamp += n
+            for hour, m in hours.items():
+                if hour is not None:
+                    self.by_hour.setdefault(hour, Counter())[outcome] += m
+                else:
+                    self.no_timestamp += m
 
     def to_json(self, top: int) -> dict[str, Any]:
         codes = sorted(self.codes.items(), key=lambda item: (-sum(item[1].values()), item[0][0]))
@@ -92,15 +95,13 @@ def summarise(paths: list[str], fmt: str = "auto", progress: ProgressBar | None 
     summary = Summary(files=list(paths))
     try:
         for path in paths:
-            for chunk, result in parse_file(path, fmt, progress.update if progress else None, hourly=True):
+            for chunk, result in parse_file(path, fmt, progress.update if progress else None, bucket=utc_hour):
                 summary.lines["oversized"] += chunk.oversized
                 summary.lines["total"] += chunk.oversized + result.lines
                 summary.lines["matched"] += result.matched
                 summary.lines["ignored"] += result.ignored
                 summary.lines["unparsed"] += result.unparsed
-                summary.add_events(result.events)
-                if result.tally:
-                    summary.add_tally(result.tally)
+                summary.add(result.tally)
             if progress is not None:
                 progress.file_done(path)
     finally:

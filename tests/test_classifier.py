@@ -23,6 +23,7 @@ from exporter.classifier import (
 from exporter.codes import is_valid_code
 from exporter.events import StatusEvent
 from exporter.metrics import Metrics
+from exporter.parsers.base import count_events
 from exporter.providers import PROVIDERS, provider_for_host
 
 # code -> reference, as the IANA registry lists them (X.0.0 through X.7.30).
@@ -382,9 +383,9 @@ def test_any_text_classifies_without_raising(text: str) -> None:
 def test_metrics_labels_come_from_the_table_and_the_remote() -> None:
     # The counter key metrics builds for one event (mta, outcome, code, class, subject, meaning, provider).
     metrics = Metrics()
-    metrics.add_event("mail.log", StatusEvent("postfix", "deferred", "4.7.28", "421", "gmail-smtp-in.l.google.com"))
-    metrics.add_event("mail.log", StatusEvent("postfix", "deferred", "4.7.28", "421", "mx.example.net"))
-    metrics.add_event("ex", StatusEvent("exchange", "bounced", "5.7.12", "550", None))
+    metrics.add("mail.log", count_events([StatusEvent("postfix", "deferred", "4.7.28", "421", "gmail-smtp-in.l.google.com")]))
+    metrics.add("mail.log", count_events([StatusEvent("postfix", "deferred", "4.7.28", "421", "mx.example.net")]))
+    metrics.add("ex", count_events([StatusEvent("exchange", "bounced", "5.7.12", "550", None)]))
     assert metrics.live.status == {
         ("postfix", "deferred", "4.7.28", "transient", "security_policy", "unusual rate of unsolicited mail", "google"): 1.0,
         ("postfix", "deferred", "4.7.28", "transient", "security_policy", "mail flood detected", "other"): 1.0,

@@ -37,3 +37,19 @@ def test_chunk_is_counted_and_published_only_after_commit():
 
 def test_unparsed_marker_is_a_singleton():
     assert type(UNPARSED)() is UNPARSED
+
+
+def test_sources_only_read():
+    """No module of the source stage imports the parser or the metrics stage (or the glue
+    between them): sources hand chunks and events to the daemon's stream (exporter/stream.py)."""
+    import ast
+
+    sources = Path(__file__).resolve().parents[1] / "exporter" / "sources"
+    forbidden = ("exporter.metrics", "exporter.parsers", "exporter.pipeline", "exporter.stream")
+    found = []
+    for path in sorted(sources.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [(path.name, name) for name in names if name.startswith(forbidden)]
+    assert found == []

@@ -1,4 +1,4 @@
-"""exporter/envelope.py: each envelope gives the exact (timestamp, program, message).
+"""exporter/parsers/envelope.py: each envelope gives the exact (timestamp, program, message).
 
 Lines follow the documented shapes named in tests/testdata/parsers/syslog/README.md; the
 journald and maillog_file lines are real output (journalctl, Postfix 3.7 postlog) read from
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import envelope
-from exporter.envelope import Envelope, YearClock
+from exporter.parsers import envelope
+from exporter.parsers.envelope import Envelope, YearClock
 
 SYSLOG_DIR = Path(__file__).resolve().parent / "testdata" / "parsers" / "syslog"
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc).timestamp()

@@ -1,12 +1,15 @@
-"""The syslog parser's fast paths give exactly what its general path gives.
+"""The syslog parser's fast paths give exactly what its reference path gives.
 
-exporter/parsers/fast_postfix.py reads Postfix delivery records in one match and
-exporter/envelope.YearClock works out new seconds from their minute. Both are shortcuts
-of a slower general path, so both are compared with it here: the same events (every
-field, timestamps included) and the same line counts, chunk by chunk and line by line,
-on the generated benchmark log, the real Postfix captures and the golden inputs, and on
-delivery records and rejects built to sit on the edges of the fast pattern (tabs, carriage returns,
-non-ASCII bytes, odd hosts and programs, addresses holding ">, ").
+count() lets the compiled scanner (exporter/_fastscan.c) read Postfix delivery records and
+rejects in C, and exporter/parsers/envelope.YearClock works out new seconds from their minute. Both
+are shortcuts of a slower reference path (parse(): every line in Python, one event each),
+so both are compared with it here: the same counts (every label field, per UTC hour and
+without hours, the newest time) and the same line counts, chunk by chunk and line by line,
+on the generated benchmark log, the real Postfix captures, every golden input and the
+public corpus, and on delivery records and rejects built to sit on the edges of the
+scanner's shape (tabs, carriage returns, non-ASCII bytes, odd hosts and programs,
+addresses holding ">, "). tests/test_fastscan.py adds arbitrary bytes and the scanner's
+own hand-back cases.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter import envelope
-from exporter.parsers import fast_postfix, syslog
-from exporter.parsers.base import ChunkResult
+from exporter.parsers import envelope
+from exporter.parsers import syslog
+from exporter.parsers.base import ChunkResult, Counted, tally
+from exporter.report import utc_hour
+from tests.helpers.shared import CORPUS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -32,18 +37,24 @@ sys.path.insert(0, str(ROOT / "bench"))
 import generate  # noqa: E402
 
 
-def parse(chunk: bytes, fast: bool) -> ChunkResult:
-    with pytest.MonkeyPatch.context() as patch:
-        if not fast:
-            patch.setattr(syslog, "_FAST_LINE", lambda chunk, pos: None)
-        return syslog.SyslogParser(now=lambda: NOW).parse(chunk)
+def parse(chunk: bytes) -> ChunkResult:
+    return syslog.SyslogParser(now=lambda: NOW).parse(chunk)
 
 
 def assert_same(chunk: bytes) -> ChunkResult:
-    fast = parse(chunk, True)
-    slow = parse(chunk, False)
-    assert fast == slow
-    return fast
+    """count() equals the reference's events added up, without buckets and by UTC hour."""
+    reference = parse(chunk)
+    for bucket in (None, utc_hour):
+        fast: Counted = syslog.SyslogParser(now=lambda: NOW).count(chunk, bucket)
+        slow = tally(reference, bucket)
+        assert fast == slow
+    return reference
+
+
+def read_in_c(chunk: bytes) -> int:
+    """Lines the scanner read itself (0 without the scanner)."""
+    scanner = syslog.SyslogParser(now=lambda: NOW).scanner
+    return 0 if scanner is None else scanner.scan(chunk)[4]
 
 
 def lines_of(paths: list[Path]) -> list[bytes]:
@@ -67,9 +78,14 @@ def test_generated_log_same_events_chunk_by_chunk() -> None:
 def test_real_and_golden_lines_same_one_by_one() -> None:
     paths = sorted((HERE / "testdata" / "real").glob("*.log"))
     paths += sorted((HERE / "testdata" / "parsers").glob("*/*.log"))
+    paths += sorted(p for p in (HERE / "testdata").rglob("*") if p.is_file() and p.suffix in ("", ".log", ".txt")
+                    and p not in paths)
+    if CORPUS.is_dir():
+        paths += sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix not in (".md", ".json"))
     lines = lines_of(paths)
-    fast_hits = sum(1 for line in lines if fast_postfix.LINE.match(line.decode("latin-1")))
-    assert fast_hits > 20, "the real Postfix capture should give the fast path work"
+    if syslog.SyslogParser().scanner is not None:
+        fast_hits = read_in_c(b"".join(lines))
+        assert fast_hits > 20, "the real Postfix capture should give the scanner work"
     for line in lines:
         assert_same(line)
     assert_same(b"".join(lines))
@@ -79,7 +95,8 @@ def test_last_line_without_newline() -> None:
     line = (b"Nov 28 00:00:01 mail01 postfix/smtp[4242]: 3F2A1B7C0D: to=<a@example.org>, "
             b"relay=mx.example.org[203.0.113.7]:25, delay=0.4, delays=0.01/0/0.2/0.19, dsn=5.1.1, "
             b"status=bounced (host mx.example.org[203.0.113.7] said: 550 5.1.1 no such user)")
-    assert fast_postfix.LINE.match(line.decode("latin-1"))
+    if syslog.SyslogParser().scanner is not None:
+        assert read_in_c(line) == 1
     result = assert_same(line)
     assert [e.code for e in result.events] == ["5.1.1"]
     assert [e.reply for e in result.events] == ["550"]

@@ -1,6 +1,6 @@
 """The compiled scanner (exporter/_fastscan.c) decides every line as the Python path does.
 
-The daemon's syslog parser (counts_only) lets the scanner read the fast path's Postfix lines
+The syslog parser's count() lets the scanner read the fast path's Postfix lines
 in C and add their events up. These tests compare, chunk by chunk, its tally, line counts
 and newest timestamp with what the Python path's events add up to: on every log the tests
 hold, on the real public corpus, on the benchmark's generated log, and on generated lines
@@ -23,13 +23,16 @@ from hypothesis import strategies as st
 
 from exporter.metrics import Metrics
 from exporter.parsers import syslog
+from exporter.parsers.base import count_events
 from exporter.parsers.syslog import SyslogParser
+from exporter.report import utc_hour
 from tests.helpers.shared import CORPUS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = 1764400000.0  # 2025-11-29: the year the test logs' RFC 3164 stamps fall in
 
-needs_scanner = pytest.mark.skipif(syslog.SCANNER is None, reason="exporter._fastscan is not built")
+SCANNER = SyslogParser(lambda: NOW).scanner   # a syslog parser's own compiled scanner, or None
+needs_scanner = pytest.mark.skipif(SCANNER is None, reason="exporter._fastscan is not built")
 
 
 def test_scanner_is_built_where_the_tests_run() -> None:
@@ -37,9 +40,9 @@ def test_scanner_is_built_where_the_tests_run() -> None:
     (tests/test_fastscan_sanitizers.py runs this file against a sanitizer build it names in
     NDR_FASTSCAN_BUILD.)"""
     if os.environ.get("NDR_EXPORTER_PURE_PYTHON"):
-        assert syslog.SCANNER is None
+        assert SCANNER is None
     else:
-        assert syslog.SCANNER is not None, "exporter._fastscan did not build: is a C compiler installed?"
+        assert SCANNER is not None, "exporter._fastscan did not build: is a C compiler installed?"
     if os.environ.get("NDR_FASTSCAN_BUILD"):
         from exporter import _fastscan  # type: ignore[attr-defined]
 
@@ -56,24 +59,26 @@ def expected(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | Non
 
 
 def scanned(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | None]:
-    result = SyslogParser(lambda: NOW, counts_only=True).parse(chunk)
-    assert result.events == []
-    return list((result.tally or {}).items()), (result.lines, result.matched, result.ignored, result.unparsed), \
-        result.newest
+    result = SyslogParser(lambda: NOW).count(chunk)
+    return [(fields, n) for fields, buckets in result.tally.items() for n in [buckets[None]]], \
+        (result.lines, result.matched, result.ignored, result.unparsed), result.newest
 
 
 def expected_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
     """The Python path's events added up by label fields and UTC hour, as report groups them."""
     result = SyslogParser(lambda: now).parse(chunk)
-    tally = Counter((*event[:5], None if event.timestamp is None else int(event.timestamp // 3600) * 3600)
-                    for event in result.events)
-    return list(tally.items()), (result.lines, result.matched, result.ignored, result.unparsed)
+    return by_hour(count_events(result.events, utc_hour).tally), \
+        (result.lines, result.matched, result.ignored, result.unparsed)
 
 
 def scanned_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
-    result = SyslogParser(lambda: now, hourly=True).parse(chunk)
-    assert result.events == []
-    return list((result.tally or {}).items()), (result.lines, result.matched, result.ignored, result.unparsed)
+    result = SyslogParser(lambda: now).count(chunk, utc_hour)
+    return by_hour(result.tally), (result.lines, result.matched, result.ignored, result.unparsed)
+
+
+def by_hour(tally: dict) -> list:
+    """A tally as (fields and hour, count) pairs, in the tally's order."""
+    return [((*fields, hour), n) for fields, hours in tally.items() for hour, n in hours.items()]
 
 
 def line_chunks(data: bytes, size: int) -> list[bytes]:
@@ -104,7 +109,7 @@ def test_every_test_log_and_the_public_corpus_give_the_same_counts() -> None:
         for chunk in [data, *line_chunks(data, 4096)]:
             assert scanned(chunk) == expected(chunk), f"{path} differs"
             assert scanned_hourly(chunk) == expected_hourly(chunk), f"{path} differs by hour"
-        starts, keys, minutes, lines, matched, unparsed = syslog.SCANNER.scan(data)
+        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(data)
         read_in_c += matched + unparsed
     assert read_in_c > 100  # the comparison covered lines the scanner read itself
 
@@ -121,7 +126,7 @@ def test_the_benchmark_log_gives_the_same_counts(tmp_path: Path) -> None:
         assert got == expected(chunk)
         assert scanned_hourly(chunk) == expected_hourly(chunk)
         total += got[1][1]
-    _starts, _keys, _minutes, lines, matched, _unparsed = syslog.SCANNER.scan(data)
+    _starts, _keys, _minutes, lines, matched, _unparsed = SCANNER.scan(data)
     assert lines == 30000
     assert matched > 8000 and total >= matched  # most status lines were read in C
 
@@ -140,7 +145,8 @@ def test_threads_read_a_chunk_as_one_thread_does(tmp_path: Path) -> None:
            b"Nov 28 00:00:00 mail01 postfix/smtp[1]: 1A: to=<a@x>, relay=none, delay=1, delays=1/2/3/4, "
            b"dsn=5.01.1, status=bounced (x)\n")
     data = odd + log.read_bytes() + odd + b"Nov 28 00:00:00 mail01 postfix/qmgr[1]: 1A: removed"
-    args = (syslog.candidate_patterns(syslog._MODULES), list(syslog._PROGRAMS), syslog.postfix.STATUS_OUTCOMES,
+    modules = syslog.load_message_parsers()
+    args = (syslog.candidate_patterns(modules), list(syslog.program_table(modules)), syslog.postfix.STATUS_OUTCOMES,
             "rejected", "postfix")
     one = _fastscan.Scanner(*args, threads=1).scan(data)
     for threads in (2, 3, 4):
@@ -320,9 +326,9 @@ def test_the_generated_lines_reach_the_scanner() -> None:
                          "host mx said: 550 5.1.1 unknown")
     reject = reject_line("Nov 28 00:00:01", "mail01", "postfix/smtpd", "[1]", "NOQUEUE", "reject", "RCPT",
                          "unknown[198.51.100.9]", "554 5.7.1 <b@x>: Relay access denied")
-    if syslog.SCANNER is None:
+    if SCANNER is None:
         pytest.skip("exporter._fastscan is not built")
-    starts, keys, _minutes, lines, matched, unparsed = syslog.SCANNER.scan(f"{line}\n{reject}\n".encode())
+    starts, keys, _minutes, lines, matched, unparsed = SCANNER.scan(f"{line}\n{reject}\n".encode())
     assert (starts, lines, matched, unparsed) == ([], 2, 2, 0)
     assert [key for _first, key, _n in keys] == [("postfix", "bounced", "5.1.1", "550", "mx"),
                                                  ("postfix", "rejected", "5.7.1", "554", "198.51.100.9")]
@@ -363,7 +369,7 @@ def test_each_odd_field_and_each_one_byte_edit_gives_the_same_result() -> None:
     for line in lines:
         chunk = (line + "\n").encode()
         assert scanned(chunk) == expected(chunk), line
-        read_in_c += syslog.SCANNER.scan(chunk)[4]
+        read_in_c += SCANNER.scan(chunk)[4]
     assert read_in_c > len(lines) // 4
 
 
@@ -398,10 +404,12 @@ def test_arbitrary_bytes_give_the_same_counts(pieces: list[tuple[bytes, bytes]])
 def test_the_cardinality_cap_admits_codes_in_the_same_order(lines: list[str], cap: int) -> None:
     chunk = ("\n".join(lines) + "\n").encode()
     one = Metrics(code_cap=cap)
-    one.add_events("mail", SyslogParser(lambda: NOW).parse(chunk).events)
+    result = SyslogParser(lambda: NOW).parse(chunk)
+    for event in result.events:
+        one.add("mail", count_events([event]))
+    one.add_lines("mail", result.matched, result.ignored, result.unparsed)
     many = Metrics(code_cap=cap)
-    result = SyslogParser(lambda: NOW, counts_only=True).parse(chunk)
-    many.add_tally("mail", result.tally or {}, result.newest)
+    many.add("mail", SyslogParser(lambda: NOW).count(chunk))
     assert many.state() == one.state()
 
 
@@ -435,7 +443,21 @@ def test_patterns_outside_the_scanner_syntax_are_refused() -> None:
 
 def test_pure_python_switch_turns_the_scanner_off() -> None:
     """NDR_EXPORTER_PURE_PYTHON=1 is the operator's way back to the Python path."""
-    out = subprocess.run([sys.executable, "-c", "from exporter.parsers import syslog; print(syslog.SCANNER)"],
+    out = subprocess.run([sys.executable, "-c", "from exporter.parsers import make_parser; print(make_parser('syslog').scanner)"],
                          env={**os.environ, "NDR_EXPORTER_PURE_PYTHON": "1"}, capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "None"
+
+
+def test_the_scanner_is_built_by_make_parser_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parser state is made by make_parser: the switch is read then (not when syslog.py was
+    imported), and each parser has a scanner of its own, so one parser's first large chunk
+    does not tune another's."""
+    from exporter.parsers import make_parser
+
+    monkeypatch.setenv("NDR_EXPORTER_PURE_PYTHON", "1")
+    assert make_parser("syslog").scanner is None   # type: ignore[attr-defined]
+    monkeypatch.delenv("NDR_EXPORTER_PURE_PYTHON")
+    one, two = make_parser("syslog"), make_parser("syslog")
+    if SCANNER is not None:
+        assert one.scanner is not None and one.scanner is not two.scanner   # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Exim: the message parser (exim.py) and the mainlog/rejectlog parser (exim_mainlog.py).
+"""Exim: the message parser (exim.py) and the mainlog/rejectlog parser (exim_files.py).
 
 Fixture lines live in tests/testdata/parsers/exim/ (sources in the README there).
 """
@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from exporter.events import UNPARSED, StatusEvent
 from exporter.parsers import exim
-from exporter.parsers.exim_mainlog import EximMainlogParser
+from exporter.parsers.exim_files import EximMainlogParser
 
 DATA = Path(__file__).parent / "testdata" / "parsers" / "exim"
 

@@ -35,7 +35,7 @@ def test_patterns_with_the_same_first_byte_are_searched_together():
 
 
 def test_every_message_parser_lists_single_alternative_patterns():
-    for module in syslog._MODULES:
+    for module in syslog.load_message_parsers():
         assert isinstance(module.PREFILTERS, tuple) and module.PREFILTERS, module.__name__
         for pattern in module.PREFILTERS:
             assert isinstance(pattern, bytes)
@@ -59,7 +59,7 @@ REAL = real_lines()
                 max_size=30))
 def test_same_lines_as_the_or_of_all_prefilters(lines: list[bytes]):
     chunk = b"".join(line + b"\n" for line in lines)
-    finder = syslog._CANDIDATES
+    finder = syslog.candidate_finder(syslog.load_message_parsers())
     union = re.compile(finder.any.pattern, re.MULTILINE)
     expected = []
     offset = 0

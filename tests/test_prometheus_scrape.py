@@ -155,10 +155,11 @@ def test_fixed_code_values_do_not_use_up_the_cap() -> None:
     """code="none" (no code logged) and "invalid" are fixed values: only real codes count against the cap."""
     from exporter.events import StatusEvent
     from exporter.metrics import Metrics
+    from exporter.parsers.base import count_events
 
     metrics = Metrics(code_cap=1)
     for code in (None, "5.1.1", None, "5.7.1", "4.4.7"):
-        metrics.add_event("mail", StatusEvent("postfix", "bounced", code, "550", "mx.example.net"))
+        metrics.add("mail", count_events([StatusEvent("postfix", "bounced", code, "550", "mx.example.net")]))
     metrics.commit()
     by_code: dict[str, float] = {}
     for key, value in metrics.published().status.items():
@@ -167,7 +168,7 @@ def test_fixed_code_values_do_not_use_up_the_cap() -> None:
     assert metrics.published().folded == 2.0
     # a restart from the checkpoint keeps the same codes and the same room under the cap
     again = Metrics(code_cap=1, counts=metrics.published())
-    again.add_event("mail", StatusEvent("postfix", "bounced", "5.1.1", "550", None))
-    again.add_event("mail", StatusEvent("postfix", "bounced", "5.2.2", "552", None))
+    again.add("mail", count_events([StatusEvent("postfix", "bounced", "5.1.1", "550", None)]))
+    again.add("mail", count_events([StatusEvent("postfix", "bounced", "5.2.2", "552", None)]))
     again.commit()
     assert again.published().folded == 3.0

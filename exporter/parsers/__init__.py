@@ -1,5 +1,7 @@
 """The parser stage: one module per log format, one per mail program inside syslog.
 
+Each module declares what it is (exporter/parsers/registry.py); nothing lists them here.
+
 Formats (the `format:` of a source in config):
   syslog             any syslog-style stream: RFC 3164/5424, RFC 3339, Postfix maillog_file,
                      journald JSON, Docker json-file, Kubernetes CRI. Each line's program name
@@ -13,40 +15,21 @@ Formats (the `format:` of a source in config):
 
 from __future__ import annotations
 
-from typing import Callable
+from exporter.parsers import registry
+from exporter.parsers.base import ChunkResult, Counted, LabelFields, Parser
 
-from exporter.parsers.base import ChunkResult, Parser
+# Every format, as its module declares it (FORMAT, PARSER, ORDER; see registry.py).
+FORMATS: tuple[str, ...] = registry.format_names()
 
-FORMATS: tuple[str, ...] = ("syslog", "exim", "exchange_tracking", "exchange_protocol", "iis_smtp")
 
-
-def make_parser(fmt: str, counts_only: bool = False, hourly: bool = False) -> Parser:
-    """A fresh parser for a format name; ValueError names the format when it is unknown.
-
-    counts_only: the caller only counts (the daemon), so a parser may hand back its events
-    added up (ChunkResult.tally) rather than one by one; the syslog parser then uses its
-    compiled scanner when it is built (exporter/_fastscan.c). hourly: the same, with the
-    UTC hour of the events in each tally key (`report`).
-    """
-    factories: dict[str, Callable[..., Parser]] = _factories()
+def make_parser(fmt: str) -> Parser:
+    """A fresh parser for a format name; ValueError names the format when it is unknown."""
     try:
-        factory = factories[fmt]
+        found = registry.formats()[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}") from None
-    return factory(counts_only=counts_only, hourly=hourly) if fmt == "syslog" else factory()
+    parser: Parser = found.parser()
+    return parser
 
 
-def _factories() -> dict[str, Callable[..., Parser]]:
-    # Imported here so that one format's module is loaded only when it is used.
-    from exporter.parsers import syslog, exim_mainlog, exchange_tracking, exchange_protocol, iis_smtp
-
-    return {
-        "syslog": syslog.SyslogParser,
-        "exim": exim_mainlog.EximMainlogParser,
-        "exchange_tracking": exchange_tracking.ExchangeTrackingParser,
-        "exchange_protocol": exchange_protocol.ExchangeProtocolParser,
-        "iis_smtp": iis_smtp.IisSmtpParser,
-    }
-
-
-__all__ = ["ChunkResult", "FORMATS", "Parser", "make_parser"]
+__all__ = ["ChunkResult", "Counted", "FORMATS", "LabelFields", "Parser", "make_parser"]

@@ -1,38 +1,42 @@
 """Format detection: which parser reads a source, from the first bytes of its file.
 
-Part of the parser stage, called by the daemon when a source's format is "auto" (config can
-name the format instead). It reads only the header lines and the first records:
-
-  exchange_tracking  "#Software: Microsoft Exchange Server" and "#Log-type: Message Tracking Log"
-  exchange_protocol  "#Software: Microsoft Exchange Server" and "#Log-type: SMTP Send Protocol Log"
-                     or "#Log-type: SMTP Receive Protocol Log"
-  iis_smtp           "#Software: Microsoft Internet Information Services"
-  exim               the first record, or most of the first records, start "YYYY-MM-DD HH:MM:SS"
-                     (Exim's mainlog and rejectlog; optional ".mmm" and "+hhmm" as
-                     log_timezone and millisec in log_selector add them). A rejectlog holds
-                     the rejected message's header lines between its records, hence "the
-                     first"; no syslog envelope starts with a date and a space.
-  syslog             everything else, including an empty sample: the syslog parser reads every
-                     syslog-style envelope and ignores what it does not know
+Part of the parser stage, called by the daemon's stream, `report` and `backfill` when a
+source's format is "auto" (config can name the format instead). It reads the first
+DETECT_BYTES of the file: the header lines ("#Software:", "#Log-type:") and the first
+SAMPLE_LINES records, and asks each format module (exporter/parsers/registry.py) in its
+DETECT_ORDER whether the sample is its format; when none says yes, the FALLBACK format
+(syslog: it reads every syslog-style envelope and ignores what it does not know), which
+includes an empty sample. What each format looks for is written in its own module's detects().
 """
 
 from __future__ import annotations
 
-import re
+from typing import NamedTuple
+
+from exporter.parsers import registry
 
 SAMPLE_LINES = 20  # records looked at for the exim test
+# How much of a stream's start is read to detect its format: the one window of the daemon
+# (exporter/stream.py), `report` and `backfill` (exporter/logfiles.py), so they agree on a file.
+DETECT_BYTES = 64 * 1024
 
-_EXIM_STAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?(?: [+-][0-9]{4})? ")
 _BOM = b"\xef\xbb\xbf"
 
 
-def detect_format(sample: bytes) -> str:
-    """The format name (an exporter.parsers.FORMATS entry) for a file that starts with sample."""
-    if sample.startswith(_BOM):
-        sample = sample[len(_BOM):]
+class Sample(NamedTuple):
+    """What detection reads of a file's start."""
+
+    software: bytes        # the "#Software:" header's value, or b""
+    log_type: bytes        # the "#Log-type:" header's value, or b""
+    records: list[bytes]   # the first SAMPLE_LINES lines that are not headers or blank
+
+
+def sample_of(head: bytes) -> Sample:
+    if head.startswith(_BOM):
+        head = head[len(_BOM):]
     software = log_type = b""
     records: list[bytes] = []
-    for line in sample.split(b"\n"):
+    for line in head.split(b"\n"):
         line = line.rstrip(b"\r")
         if line.startswith(b"#"):
             if line.startswith(b"#Software:") and not software:
@@ -43,14 +47,14 @@ def detect_format(sample: bytes) -> str:
             records.append(line)
             if len(records) >= SAMPLE_LINES:
                 break
-    if software.startswith(b"Microsoft Exchange Server"):
-        if log_type == b"Message Tracking Log":
-            return "exchange_tracking"
-        if log_type in (b"SMTP Send Protocol Log", b"SMTP Receive Protocol Log"):
-            return "exchange_protocol"
-    if software.startswith(b"Microsoft Internet Information Services"):
-        return "iis_smtp"
-    exim_like = sum(1 for record in records if _EXIM_STAMP.match(record))
-    if records and (_EXIM_STAMP.match(records[0]) or exim_like * 2 > len(records)):
-        return "exim"
-    return "syslog"
+    return Sample(software, log_type, records)
+
+
+def detect_format(head: bytes) -> str:
+    """The format name (an exporter.parsers.FORMATS entry) for a file that starts with head."""
+    sample = sample_of(head)
+    candidates = [f for f in registry.formats().values() if f.detect_order is not None]
+    for fmt in sorted(candidates, key=lambda f: f.detect_order or 0):
+        if fmt.detects is not None and fmt.detects(sample):
+            return fmt.name
+    return registry.fallback_format()

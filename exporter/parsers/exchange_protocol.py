@@ -16,10 +16,12 @@ counted (one event per recipient attempt; docs/formats-exchange.md).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from exporter.events import StatusEvent
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 from exporter.parsers.smtp_dialogue import Dialogue, command_verb
 from exporter.parsers.w3c import (
     csv_fields, field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply,
@@ -51,7 +53,7 @@ def _host(endpoint: str) -> str | None:
     return host.strip("[]") or None
 
 
-class ExchangeProtocolParser:
+class ExchangeProtocolParser(EventParser):
     """Exchange SMTP protocol log lines to StatusEvents (mta "exchange")."""
 
     format = "exchange_protocol"
@@ -99,3 +101,20 @@ class ExchangeProtocolParser:
         stamp = iso_utc_seconds(row[layout.date_time]) if 0 <= layout.date_time < len(row) else None
         event_out = StatusEvent("exchange", outcome, code, reply, remote, stamp, session or None)
         return [event_out] * count
+
+
+if TYPE_CHECKING:
+    from exporter.parsers.detect import Sample
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "exchange_protocol"
+PARSER = ExchangeProtocolParser
+ORDER = 30          # where the format is listed
+DETECT_ORDER = 20   # when detection asks detects()
+
+
+def detects(sample: "Sample") -> bool:
+    """Detection (parsers/detect.py): Exchange's headers name an SMTP send or receive protocol log."""
+    return sample.software.startswith(b"Microsoft Exchange Server") and \
+        sample.log_type in (b"SMTP Send Protocol Log", b"SMTP Receive Protocol Log")

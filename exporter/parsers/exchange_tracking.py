@@ -21,10 +21,12 @@ recipient-status when the two lists line up, else the whole status text.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from exporter.events import BOUNCED, DEFERRED, DELIVERED, EXPIRED, StatusEvent
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 from exporter.parsers.w3c import (
     csv_fields, field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply,
 )
@@ -85,7 +87,7 @@ def _field(row: list[str], index: int) -> str:
     return row[index] if 0 <= index < len(row) else ""
 
 
-class ExchangeTrackingParser:
+class ExchangeTrackingParser(EventParser):
     """Exchange message tracking log lines to StatusEvents (mta "exchange")."""
 
     format = "exchange_tracking"
@@ -132,3 +134,19 @@ class ExchangeTrackingParser:
                 this_outcome = EXPIRED
             events.append(StatusEvent("exchange", this_outcome, code, reply, remote, timestamp, queue_id))
         return events
+
+
+if TYPE_CHECKING:
+    from exporter.parsers.detect import Sample
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "exchange_tracking"
+PARSER = ExchangeTrackingParser
+ORDER = 20          # where the format is listed
+DETECT_ORDER = 10   # when detection asks detects()
+
+
+def detects(sample: "Sample") -> bool:
+    """Detection (parsers/detect.py): Exchange's headers name a message tracking log."""
+    return sample.software.startswith(b"Microsoft Exchange Server") and sample.log_type == b"Message Tracking Log"

@@ -2,7 +2,7 @@
 
 Part of the parser stage. The syslog dispatcher (exporter/parsers/syslog.py) hands this
 module the message of each line whose program is "exim" or "exim4"; the mainlog parser
-(exporter/parsers/exim_mainlog.py) calls parse_body on the text after each line's time
+(exporter/parsers/exim_files.py) calls parse_body on the text after each line's time
 stamp. The message is what Exim writes to its mainlog after the date:
 
     [pid] 1abcDE-000123-AB ** user@example.net R=dnslookup T=remote_smtp H=mx.example.net [192.0.2.1]: SMTP error from remote mail server after RCPT TO:<user@example.net>: 550 5.1.1 No such user

@@ -15,10 +15,12 @@ line, and a space inside a value is written "+". Two kinds of lines hold statuse
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from exporter.events import REJECTED, StatusEvent
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 from exporter.parsers.smtp_dialogue import Dialogue, command_verb
 from exporter.parsers.w3c import field_map, has_bad_bytes, iso_utc_seconds, read_chunk, split_reply
 
@@ -55,7 +57,7 @@ def _field(row: list[str], index: int) -> str:
     return "" if value == "-" else value
 
 
-class IisSmtpParser:
+class IisSmtpParser(EventParser):
     """IIS SMTP W3C log lines to StatusEvents (mta "iis")."""
 
     format = "iis_smtp"
@@ -113,3 +115,19 @@ class IisSmtpParser:
         if len(status) != 3 or not status.isdigit():
             return None
         return [StatusEvent("iis", REJECTED, None, status, remote, self._timestamp(row))]
+
+
+if TYPE_CHECKING:
+    from exporter.parsers.detect import Sample
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "iis_smtp"
+PARSER = IisSmtpParser
+ORDER = 40          # where the format is listed
+DETECT_ORDER = 30   # when detection asks detects()
+
+
+def detects(sample: "Sample") -> bool:
+    """Detection (parsers/detect.py): the W3C header names IIS (asked after Exchange's formats)."""
+    return sample.software.startswith(b"Microsoft Internet Information Services")

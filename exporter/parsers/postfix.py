@@ -114,8 +114,8 @@ def _status_line(message: str, timestamp: float | None) -> MessageResult:
 
 def delivery(qid: str, relay: str, dsn: str, status: str, reason: str | None,
              timestamp: float | None) -> MessageResult:
-    """The event of one delivery status record, from its fields (also used by the syslog
-    parser's fast path, exporter/parsers/fast_postfix.py, which reads the same fields)."""
+    """The event of one delivery status record, from its fields (the compiled scanner,
+    exporter/_fastscan.c, makes the same from the same fields)."""
     outcome = STATUS_OUTCOMES.get(status)
     if outcome is None:
         return UNPARSED  # a status word this parser does not know (or a cut-off line)
@@ -162,8 +162,8 @@ def _reject_line(message: str, timestamp: float | None) -> MessageResult:
 
 
 def reject(qid: str, client: str, text: str, timestamp: float | None) -> MessageResult:
-    """The event of one smtpd/postscreen reject (or milter-reject), from its fields (also used
-    by the syslog parser's fast path, exporter/parsers/fast_postfix.py)."""
+    """The event of one smtpd/postscreen reject (or milter-reject), from its fields (the
+    compiled scanner, exporter/_fastscan.c, makes the same from the same fields)."""
     reply, code, ok = _reply_and_code(text)
     if not ok:
         return UNPARSED

@@ -8,12 +8,12 @@ name picks the message parser:
      over the whole chunk (exporter/parsers/prefilter.py: the OR of them, taken apart so each
      piece is searched at memory speed); the lines they do not hit are counted ignored
      without any per-line Python work (DESIGN.md section 6);
-  2. a hit line that is a Postfix delivery record or reject in a plain RFC 3164 line is read
-     in one match by the fast path (exporter/parsers/fast_postfix.py), which gives the same
-     events as step 3 would, in fewer steps (tests/test_fast_path.py compares the two);
-  3. any other hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that
+  2. (count() only, when the compiled scanner is built) a hit line that is a Postfix delivery
+     record or reject in a plain RFC 3164 line is read and counted in C, exactly as step 3
+     would read it (exporter/_fastscan.c; tests/test_fastscan.py compares the two);
+  3. every other hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that
      carry a status are ASCII, and one stray byte in a remote's reply text must not lose a
-     bounce), its envelope split off (exporter/envelope.py), and its message handed to the
+     bounce), its envelope split off (exporter/parsers/envelope.py), and its message handed to the
      parser that claims the program (MESSAGE_PARSERS below), else to the generic fallback.
      A line with no envelope at all (a comment, a stray fragment) is ignored: no program
      wrote it. Text a container wrote without a syslog envelope (CRI, Docker) has no
@@ -23,35 +23,34 @@ Kubernetes CRI partial lines ("P") are joined with the lines of the same stream 
 until the final one ("F"); the joined record is counted on its "F" line and every "P" line is
 counted ignored. The unfinished parts wait in the parser instance between chunks.
 
-A parser made with counts_only=True (the daemon's) hands back its events added up
-(ChunkResult.tally) and, when the compiled scanner is built (exporter/_fastscan.c), lets it do
-steps 1 and 2 for the whole chunk in C: it reads the fast path's lines itself, into the tally,
-and hands back only the other hit lines, which go on to step 3 here. It decides no line
-differently, only faster (tests/test_fastscan.py). NDR_EXPORTER_PURE_PYTHON=1 in the
-environment turns it off.
+parse() does steps 1 to 3 in Python, one event per status line: the reference. count()
+(what every consumer reads, base.py) lets the compiled scanner (exporter/_fastscan.c), when
+it is built, do steps 1 and 2 for the whole chunk in C: it reads the Postfix lines of step 2
+itself, adds their events up, and hands back only the other hit lines, which go on to step
+3 here. It decides no line differently, only faster (tests/test_fastscan.py).
+NDR_EXPORTER_PURE_PYTHON=1 in the environment when a parser is made turns it off. Nothing is
+built at import: each SyslogParser loads the message parsers and makes its own scanner.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import re
 import time
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
-from exporter import envelope
+from exporter.parsers import envelope
 from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
-from exporter.parsers import fast_postfix, generic, postfix
-from exporter.parsers.base import ChunkResult
+from exporter.parsers import generic, postfix, registry
+from exporter.parsers.base import Bucket, ChunkResult, Counted, LabelFields, Tally, bucket_of, tally
 from exporter.parsers.prefilter import CandidateFinder
 
-# The message parsers, by module name under exporter/parsers/. Each has MTA, PROGRAMS (exact
-# syslog names it claims), PREFILTERS and parse_message(). A module that does not exist
-# (yet) is skipped. Postfix also claims every program name with a "/" (postfix/smtp,
-# postfix-out/smtp, postfix/submission/smtpd); exact names are looked up first.
-MESSAGE_PARSERS: tuple[str, ...] = ("postfix", "exim", "sendmail", "qmail", "opensmtpd", "dovecot", "courier")
+# The message parsers are the modules of exporter/parsers/ that declare MTA, PROGRAMS (exact
+# syslog names they claim), PREFILTERS and parse_message() (exporter/parsers/registry.py).
+# Postfix also claims every program name with a "/" (postfix/smtp, postfix-out/smtp,
+# postfix/submission/smtpd); exact names are looked up first.
 
 # A CRI partial line must be seen even when it holds no status text, and journald writes a
 # message that is not valid UTF-8 as a byte array, which no text pattern can see into.
@@ -64,16 +63,8 @@ ParseMessage = Callable[[str, str, "float | None"], MessageResult]
 
 
 def load_message_parsers() -> list[ModuleType]:
-    """The message parser modules that exist, in MESSAGE_PARSERS order."""
-    modules = []
-    for name in MESSAGE_PARSERS:
-        full_name = f"exporter.parsers.{name}"
-        try:
-            modules.append(importlib.import_module(full_name))
-        except ModuleNotFoundError as error:
-            if error.name != full_name:
-                raise  # the module exists but something it imports is missing: a real error
-    return modules
+    """The message parser modules (exporter/parsers/registry.py), by module name."""
+    return list(registry.message_parsers())
 
 
 def program_table(modules: list[ModuleType]) -> dict[str, ParseMessage]:
@@ -113,13 +104,7 @@ def compiled_scanner(patterns: list[bytes], programs: dict[str, ParseMessage]) -
         return None
 
 
-_MODULES = load_message_parsers()
-_PROGRAMS = program_table(_MODULES)
 _QMAIL_DELIVERY = re.compile(r"delivery \d+: ")
-_CANDIDATES = candidate_finder(_MODULES)
-SCANNER = compiled_scanner(candidate_patterns(_MODULES), _PROGRAMS)
-_CANDIDATE = _CANDIDATES.any  # the same test for one line at a time
-_FAST_LINE = fast_postfix.LINE.match  # the commonest status line, read in one step
 
 
 class _Partial:
@@ -145,29 +130,23 @@ class SyslogParser:
 
     format = "syslog"
 
-    def __init__(self, now: Callable[[], float] | None = None, counts_only: bool = False,
-                 hourly: bool = False) -> None:
+    def __init__(self, now: Callable[[], float] | None = None) -> None:
         self._now = now or time.time   # for the year of RFC 3164 stamps; tests pass a fixed clock
         self._partial: dict[str, _Partial] = {}
-        self.counts_only = counts_only or hourly
-        self.hourly = hourly   # tally keys end with the UTC hour of the events (ChunkResult)
+        modules = load_message_parsers()
+        self._programs = program_table(modules)
+        self._candidates = candidate_finder(modules)
+        self._candidate = self._candidates.any   # the same test for one line at a time
+        # This parser's own scanner: it tunes itself to the first large chunk it reads.
+        self.scanner = compiled_scanner(candidate_patterns(modules), self._programs)
 
     def parse(self, chunk: bytes) -> ChunkResult:
-        if self.counts_only:
-            if SCANNER is not None and not self._partial:
-                counted = self._parse_scanned(chunk)
-                if counted is not None:
-                    return counted
-            return _as_tally(self._parse_events(chunk), self.hourly)
-        return self._parse_events(chunk)
-
-    def _parse_events(self, chunk: bytes) -> ChunkResult:
-        """Steps 1 to 3 in Python, one event per status line."""
+        """Steps 1 to 3 in Python, one event per status line: the reference."""
         lines = _line_count(chunk)
         clock = envelope.YearClock(self._now())
         events: list[StatusEvent] = []
         matched = unparsed = 0
-        for _start, result in self._results(chunk, _CANDIDATES.line_starts(chunk), clock):
+        for _start, result in self._results(chunk, self._candidates.line_starts(chunk), clock):
             if result is UNPARSED:
                 unparsed += 1
             elif result:
@@ -175,18 +154,28 @@ class SyslogParser:
                 events.extend(result)  # type: ignore[arg-type]
         return ChunkResult(events, lines, matched, lines - matched - unparsed, unparsed)
 
-    def _parse_scanned(self, chunk: bytes) -> ChunkResult | None:
+    def count(self, chunk: bytes, bucket: Bucket | None = None) -> Counted:
+        """What tally(parse(chunk), bucket) gives; with the compiled scanner when it can."""
+        if self.scanner is not None and not self._partial:
+            counted = self._count_scanned(chunk, bucket)
+            if counted is not None:
+                return counted
+        return tally(self.parse(chunk), bucket)
+
+    def _count_scanned(self, chunk: bytes, bucket: Bucket | None) -> Counted | None:
         """Steps 1 and 2 by the compiled scanner, step 3 here; None when a CRI record starts in
         the chunk after the scanner read lines of it (its parts must be read line by line), or
-        when an hourly tally is asked for and a minute of the scanner's lines does not fall
-        whole into one UTC hour (see _hours_of); the caller then reads the chunk the Python way."""
-        starts, keys, minutes, lines, matched, unparsed = SCANNER.scan(chunk, by_minute=self.hourly)
+        when time buckets are asked for and a minute of the scanner's lines does not fall
+        whole into one bucket (see _buckets_of); the caller then reads the chunk the Python way."""
+        starts, keys, minutes, lines, matched, unparsed = self.scanner.scan(chunk, by_minute=bucket is not None)
         clock = envelope.YearClock(self._now())
-        if self.hourly:
-            hours = _hours_of(clock, minutes)
-            if hours is None:
+        if bucket is None:
+            scanned = [(first, LabelFields._make(fields), None, n) for first, fields, n in keys]
+        else:
+            buckets = _buckets_of(clock, minutes, bucket)
+            if buckets is None:
                 return None
-            keys = [(first, (*fields, hours[minute]), n) for first, fields, n, minute in keys]
+            scanned = [(first, LabelFields._make(fields), buckets[minute], n) for first, fields, n, minute in keys]
         found: list[tuple[int, StatusEvent]] = []
         read_in_c = matched or unparsed
         for start, result in self._results(chunk, starts, clock):
@@ -206,15 +195,13 @@ class SyslogParser:
         for _start, event in found:
             if event.timestamp is not None and (newest is None or event.timestamp > newest):
                 newest = event.timestamp
-        return ChunkResult([], lines, matched, lines - matched - unparsed, unparsed,
-                           _merge_tally(keys, found, self.hourly), newest)
+        return Counted(_merge(scanned, found, bucket), newest, lines, matched, lines - matched - unparsed, unparsed)
 
     def _results(self, chunk: bytes, starts: list[int], clock: envelope.YearClock
                  ) -> Iterator[tuple[int, MessageResult]]:
         """(line start, result) of each candidate line at starts; while a CRI record is
         unfinished, of every line instead, since any may continue it."""
         size = len(chunk)
-        text = chunk.decode("latin-1") if starts else ""  # the fast path's: one character per byte
         next_start = 0
         pos = 0
         while pos < size:
@@ -231,15 +218,10 @@ class SyslogParser:
                     break
                 start = starts[next_start]
                 next_start += 1
-                fast = _FAST_LINE(text, start)
-                if fast is not None:
-                    end = fast.end()
-                    result = self._fast(fast, clock)
-                else:
-                    end = chunk.find(b"\n", start)
-                    if end < 0:
-                        end = size
-                    result = self._line(chunk[start:end], clock, True)
+                end = chunk.find(b"\n", start)
+                if end < 0:
+                    end = size
+                result = self._line(chunk[start:end], clock, True)
             pos = end + 1
             yield start, result
 
@@ -251,7 +233,7 @@ class SyslogParser:
                 text = text[:-1]
             cri = envelope.split_cri(text) if text[:1].isdigit() else None
             if cri is None:
-                if not candidate and _CANDIDATE.search(raw) is None:
+                if not candidate and self._candidate.search(raw) is None:
                     return None
                 return self._dispatch(envelope.split(text, clock))
             stamp, stream, partial, content = cri
@@ -268,41 +250,26 @@ class SyslogParser:
                 waiting.add(content)
                 content = "".join(waiting.parts)
                 stamp = waiting.timestamp
-                if _CANDIDATE.search(content.encode("utf-8", "replace")) is None:
+                if self._candidate.search(content.encode("utf-8", "replace")) is None:
                     return None
-            elif not candidate and _CANDIDATE.search(raw) is None:
+            elif not candidate and self._candidate.search(raw) is None:
                 return None
             return self._dispatch(envelope.split_inner(content, stamp, clock))
         except Exception:  # noqa: BLE001 - bad input must never stop the daemon
             return UNPARSED
 
-    @staticmethod
-    def _fast(match: re.Match[str], clock: envelope.YearClock) -> MessageResult:
-        """The result of a line the fast path matched: what _line() gives for it, in fewer steps."""
-        try:
-            stamp, program, qid, relay, dsn, status, reason, reject_qid, client, text = match.groups()
-            if program in _PROGRAMS:
-                # Claimed by its exact name (maybe not by Postfix): the general path decides.
-                return SyslogParser._dispatch(envelope.split(match.group(), clock))
-            if reject_qid is not None:
-                return postfix.reject(reject_qid, client, text, clock.stamp(stamp))
-            return postfix.delivery(qid, relay, dsn, status, reason, clock.stamp(stamp))
-        except Exception:  # noqa: BLE001 - as in _line()
-            return UNPARSED
-
-    @staticmethod
-    def _dispatch(found: envelope.Envelope | None) -> MessageResult:
+    def _dispatch(self, found: envelope.Envelope | None) -> MessageResult:
         if found is None:
             return None  # no envelope: not a log record of any program (a comment, a stray line)
         program = found.program
         parse: ParseMessage | None = None
         if program is not None:
-            parse = _PROGRAMS.get(program)
+            parse = self._programs.get(program)
             if parse is None and "/" in program:
                 parse = postfix.parse_message
         elif _QMAIL_DELIVERY.match(found.message):
             # multilog writes qmail-send's reports with no program name: "@4000… delivery 1: …"
-            parse = _PROGRAMS.get("qmail-send")
+            parse = self._programs.get("qmail-send")
         if parse is None:
             parse = generic.parse_message
         return parse(program or "", found.message, found.timestamp)
@@ -315,21 +282,13 @@ def _line_count(chunk: bytes) -> int:
     return lines
 
 
-def _hour(timestamp: float | None) -> int | None:
-    """The start of the UTC hour of a timestamp, as report groups events."""
-    return None if timestamp is None else int(timestamp // 3600) * 3600
-
-
-def _key(event: StatusEvent, hourly: bool) -> tuple[Any, ...]:
-    return (*event[:5], _hour(event.timestamp)) if hourly else event[:5]
-
-
-def _hours_of(clock: envelope.YearClock, minutes: dict[str, int]) -> dict[str, int | None] | None:
-    """The UTC hour of every second of each minute (stamp text without its seconds), or None
-    when some minute's seconds do not share one: an offset change or a year inside it, a
-    leap second, an offset with seconds. A minute whose stamps are all no date (Feb 30) has
-    hour None, as each of its events has no time."""
-    hours: dict[str, int | None] = {}
+def _buckets_of(clock: envelope.YearClock, minutes: dict[str, int], bucket: Bucket
+                ) -> dict[str, Hashable] | None:
+    """The bucket of every second of each minute (stamp text without its seconds), or None
+    when some minute's seconds do not share one: a bucket edge inside it, an offset change or
+    a year inside it, a leap second, an offset with seconds. A minute whose stamps are all no
+    date (Feb 30) has bucket None, as each of its events has no time."""
+    buckets: dict[str, Hashable] = {}
     for minute, seconds in minutes.items():
         if seconds >> 60:
             return None   # a :60 or later second: its own conversion
@@ -338,41 +297,42 @@ def _hours_of(clock: envelope.YearClock, minutes: dict[str, int]) -> dict[str, i
             values = [clock.stamp(f"{minute}{second:02d}") for second in range(60) if seconds >> second & 1]
             if any(value is not None for value in values):
                 return None
-            hours[minute] = None
+            buckets[minute] = None
         elif start % 60:
             return None
         else:
-            hours[minute] = _hour(start)
-    return hours
+            first = (seconds & -seconds).bit_length() - 1
+            last = seconds.bit_length() - 1
+            found = bucket(start + first)
+            if bucket(start + last) != found:
+                return None   # buckets are spans of time: the first and last second decide
+            buckets[minute] = found
+    return buckets
 
 
-def _as_tally(result: ChunkResult, hourly: bool = False) -> ChunkResult:
-    """An events result as a counts_only one: the same events, added up."""
-    tally: dict[tuple[Any, ...], int] = {}
-    newest: float | None = None
-    for event in result.events:
-        key = _key(event, hourly)
-        tally[key] = tally.get(key, 0) + 1
-        if event.timestamp is not None and (newest is None or event.timestamp > newest):
-            newest = event.timestamp
-    return result._replace(events=[], tally=tally, newest=newest)
-
-
-def _merge_tally(keys: list[tuple[int, tuple[Any, ...], int]], found: list[tuple[int, StatusEvent]],
-                 hourly: bool = False) -> dict[tuple[Any, ...], int]:
-    """The scanner's tally (each key with the offset of its first line) and the events read in
-    Python (with their line's offset) as one tally, in the order each key first appears."""
-    if not found and not hourly:
-        return {key: n for _first, key, n in keys}   # the keys are distinct
-    tally: dict[tuple[Any, ...], int] = {}
+def _merge(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tuple[int, StatusEvent]],
+           bucket: Bucket | None) -> Tally:
+    """The scanner's counts (each with the offset of its first line) and the events read in
+    Python (with their line's offset) as one tally, in the order each fields first appears."""
+    counts: Tally = {}
     index = 0
     for start, event in found:
-        while index < len(keys) and keys[index][0] < start:
-            _first, key, n = keys[index]
-            tally[key] = tally.get(key, 0) + n
+        while index < len(scanned) and scanned[index][0] < start:
+            _first, fields, where, n = scanned[index]
+            inner = counts.setdefault(fields, {})
+            inner[where] = inner.get(where, 0) + n
             index += 1
-        fields = _key(event, hourly)
-        tally[fields] = tally.get(fields, 0) + 1
-    for _first, key, n in keys[index:]:
-        tally[key] = tally.get(key, 0) + n
-    return tally
+        inner = counts.setdefault(LabelFields.of(event), {})
+        where = bucket_of(bucket, event.timestamp)
+        inner[where] = inner.get(where, 0) + 1
+    for _first, fields, where, n in scanned[index:]:
+        inner = counts.setdefault(fields, {})
+        inner[where] = inner.get(where, 0) + n
+    return counts
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "syslog"
+PARSER = SyslogParser
+ORDER = 0          # listed first
+FALLBACK = True    # what detection gives when no other format says yes

@@ -1,143 +1,80 @@
-"""The source stage: where log lines come from (files, journald, stdin).
+"""The source stage: where log lines come from (files, journald, stdin). Sources only read.
 
-A source reads bytes, cuts them into chunks of complete lines (each ending in
-b"\\n") and hands each chunk, with the parser for that stream, to an `emit`
-callback that the daemon supplies. All counting happens in the daemon's one
-pipeline thread: sources that read in threads of their own (journald, stdin)
-pass what they read through a queue, and the pipeline thread takes it out in
-poll(). So a checkpoint taken between two polls always matches the counters.
+A source reads bytes, cuts them into chunks of complete lines (each ending in b"\\n") and
+hands them, with a few events about its reading, to the Sink it was made with (the
+daemon-side stream, exporter/stream.py: it detects the format, owns the parsers and writes
+every self-metric). No module here imports the parser or the metrics stage. All counting
+happens in the daemon's one pipeline thread: sources that read in threads of their own
+(journald, stdin) pass what they read through a queue, and the pipeline thread takes it out
+in poll(). So a checkpoint taken between two polls always matches the counters.
 
-What every source offers the daemon (the `Source` protocol below):
-  poll(emit) -> bool   read what is ready now; True when more is waiting
+What every source offers the daemon (the `Source` protocol below; it is made with its
+SourceConfig, its Sink, a wake() callback and its checkpointed state, see daemon.py):
+  name                 its name (the source label of the self-metrics)
+  poll() -> bool       read what is ready now; True when more is waiting
   deadline()           a time.monotonic() moment when it wants a poll without
                        an event (a retry, a poll interval), or None
   state()              its part of the checkpoint (JSON-serialisable)
   close()              stop reading and release files and processes
+
+What a source hands a Sink:
+  opened(reader, fmt, head, resumed)
+                         a new reader (one file, one stream) whose lines are in format fmt
+                         (a format name, or "auto"); head(n) gives its first n bytes for
+                         format detection, or is None to detect from its first chunk;
+                         resumed: reading starts past its start (so the parser is first
+                         shown the file's header lines)
+  chunk(reader, data)    complete lines of that reader
+  closed(reader)         that reader is done
+  event(kind, n=1)       one of SOURCE_EVENTS: ROTATED, TRUNCATED, READ_ERROR, OVERSIZED
+                         (n lines dropped), UP (about to read), DOWN (done for good)
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Hashable, Protocol
 
-from exporter.parsers import make_parser
-from exporter.parsers.base import Parser
+from exporter.framing import LineCutter
 
-log = logging.getLogger("ndr_exporter.sources")
+__all__ = ["BLOCK_BYTES", "LineCutter", "Sink", "Source", "SOURCE_EVENTS", "Backoff"]
 
 # Read in large blocks and cut at the last newline (DESIGN section 6).
 BLOCK_BYTES = 1024 * 1024
-# How much of a stream's start is used to guess its format when format is "auto".
-DETECT_BYTES = 4096
 
-Emit = Callable[[Parser, bytes], None]
+# The events a source reports besides its lines (the stream turns them into self-metrics).
+ROTATED = "rotated"        # the file at the path was replaced by a new one
+TRUNCATED = "truncated"    # the file shrank or was rewritten in place (copytruncate)
+READ_ERROR = "read_error"  # opening or reading failed (the source has logged why)
+OVERSIZED = "oversized"    # n lines longer than max_line_bytes were dropped
+UP = "up"                  # the source is about to read: its counters should show, at 0
+DOWN = "down"              # the source is done (stdin at its end)
+SOURCE_EVENTS = (ROTATED, TRUNCATED, READ_ERROR, OVERSIZED, UP, DOWN)
+
+Head = Callable[[int], bytes]
+
+
+class Sink(Protocol):
+    """Where a source hands what it read (exporter/stream.py's Stream)."""
+
+    def opened(self, reader: Hashable, fmt: str, head: Head | None, resumed: bool) -> None: ...
+
+    def chunk(self, reader: Hashable, data: bytes) -> None: ...
+
+    def closed(self, reader: Hashable) -> None: ...
+
+    def event(self, kind: str, n: int = 1) -> None: ...
 
 
 class Source(Protocol):
     name: str
 
-    def poll(self, emit: Emit) -> bool: ...
+    def poll(self) -> bool: ...
 
     def deadline(self) -> float | None: ...
 
     def state(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
-
-
-def parser_for(fmt: str, head: bytes) -> Parser:
-    """A fresh parser: for "auto", the format is guessed from the first bytes of the stream.
-
-    The daemon only counts what its sources read, so the parser may add its events up
-    (make_parser's counts_only)."""
-    if fmt == "auto":
-        fmt = detect(head)
-    return make_parser(fmt, counts_only=True)
-
-
-def detect(head: bytes) -> str:
-    """The format name for a stream's first bytes; "syslog" when no detector is available."""
-    try:
-        from exporter.parsers.detect import detect_format
-    except ImportError:
-        return "syslog"
-    try:
-        return str(detect_format(head)) or "syslog"
-    except Exception:  # a detector bug must not stop a source
-        log.exception("format detection failed; using syslog")
-        return "syslog"
-
-
-class LineCutter:
-    """Turns a byte stream into chunks of complete lines, holding back an unfinished line.
-
-    At most max_line bytes of an unfinished line are held. A line longer than that
-    is dropped and counted as oversized: the bytes up to its newline are skipped
-    as they arrive, so memory stays bounded however long the line is.
-    """
-
-    def __init__(self, max_line: int, skipping: bool = False) -> None:
-        self.max_line = max_line
-        self.rest = b""          # the start of a line whose newline has not arrived yet
-        self.skipping = skipping  # inside an oversized line: drop bytes up to the next newline
-        self._long_line = re.compile(rb"(?m)^[^\n]{%d,}\n" % (max_line + 1))
-
-    def feed(self, data: bytes | bytearray) -> tuple[bytes, int]:
-        """Add bytes; returns (complete lines, number of oversized lines dropped).
-
-        data may be a bytearray the caller reads into again: what is kept of it is copied.
-        The complete lines are copied once (the held start of a line, then data up to its
-        last newline), not joined and then cut."""
-        oversized = 0
-        start = 0
-        if self.skipping:
-            newline = data.find(b"\n")
-            if newline < 0:
-                return b"", 0
-            start = newline + 1
-            self.skipping = False
-        view = memoryview(data)
-        cut = data.rfind(b"\n", start) + 1   # 0: no newline in data
-        if cut == 0:
-            whole, tail = b"", self.rest + view[start:]
-        else:
-            whole = self.rest + view[start:cut] if self.rest else bytes(view[start:cut])
-            tail = bytes(view[cut:])
-        view.release()
-        if len(tail) > self.max_line:
-            oversized += 1
-            self.skipping = True
-            tail = b""
-        self.rest = tail
-        if len(whole) > self.max_line and self._may_hold_long_line(whole):
-            whole, dropped = self._long_line.subn(b"", whole)
-            oversized += dropped
-        return whole, oversized
-
-    def _may_hold_long_line(self, whole: bytes) -> bool:
-        """False when no line of whole can be longer than max_line, found with a few find()s.
-
-        A line longer than max_line fully covers at least one of the windows of max_line // 2
-        bytes that start at multiples of that size, so when every window holds a newline no
-        line is too long, and the regex pass over the whole chunk (several ms per MB) is not
-        needed.
-        """
-        step = max(self.max_line // 2, 1)
-        find = whole.find
-        for start in range(0, len(whole) - step + 1, step):
-            if find(b"\n", start, start + step) < 0:
-                return True
-        return False
-
-    def finish(self) -> bytes:
-        """At the end of a stream that will not grow (stdin EOF): the last line, newline added."""
-        rest, self.rest = self.rest, b""
-        return rest + b"\n" if rest and not self.skipping else b""
-
-    def reset(self) -> None:
-        self.rest = b""
-        self.skipping = False
 
 
 class Backoff:

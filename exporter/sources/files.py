@@ -37,10 +37,11 @@ import time
 from typing import Any, Callable
 
 from exporter.config import SourceConfig
-from exporter.metrics import Metrics
-from exporter.parsers.base import Parser
-from exporter.sources import BLOCK_BYTES, DETECT_BYTES, Backoff, Emit, LineCutter, parser_for
-from exporter.sources.rotated import FP_BYTES, NUMBERED, find_rotated, fingerprint, gz_head, siblings
+from exporter.framing import head, is_gzip, open_log
+from exporter.sources import (
+    BLOCK_BYTES, OVERSIZED, READ_ERROR, ROTATED, TRUNCATED, UP, Backoff, LineCutter, Sink,
+)
+from exporter.sources.rotated import FP_BYTES, NUMBERED, find_rotated, fingerprint, siblings
 from exporter.sources.watch import DirWatcher
 
 log = logging.getLogger("ndr_exporter.sources.files")
@@ -71,7 +72,7 @@ class Tail:
         self.pos = pos                      # bytes read so far
         self.start = pos                    # where reading began (a parser may need the file's header)
         self.cutter = LineCutter(max_line, skipping)
-        self.parser: Parser | None = None
+        self.announced = False              # the sink has been told of this reader (Sink.opened)
         self.gone_since: float | None = None  # when it stopped being the file at the path
         self.size = -1
         self.mtime = -1
@@ -114,14 +115,14 @@ class Tail:
 # --- the source -----------------------------------------------------------------------------
 
 class FileSource:
-    """Follows one configured path or glob; each matching file is a Tail with its own parser."""
+    """Follows one configured path or glob; each matching file is a Tail (a reader of its own for the sink)."""
 
-    def __init__(self, config: SourceConfig, metrics: Metrics, wake: Callable[[], None],
+    def __init__(self, config: SourceConfig, sink: Sink, wake: Callable[[], None],
                  watcher: DirWatcher | None, state: dict[str, Any] | None = None) -> None:
         assert config.path
         self.name = config.name
         self.config = config
-        self.metrics = metrics
+        self.sink = sink
         self.wake = wake
         self.watcher = None if config.poll else watcher
         self.pattern = os.path.abspath(config.path)
@@ -139,22 +140,22 @@ class FileSource:
         self._backoff = Backoff()
         self._next_poll: float | None = None
         self._counted_at = -1.0
-        metrics.declare_source(self.name)
+        sink.event(UP)
 
     # --- the Source protocol ---
-    def poll(self, emit: Emit) -> bool:
+    def poll(self) -> bool:
         now = time.monotonic()
         timed = self._retry_at is not None and now >= self._retry_at
         if timed:
             self._retry_at = None
         self._watch(now, timed)
         if self._restore is not None:
-            self._restore_checkpoint(emit, now)
+            self._restore_checkpoint(now)
         self._scan(now, timed)
         more = False
         for tail in list(self.tails):
-            more |= self._follow(tail, emit, now, timed)
-        self._expire(emit, now)
+            more |= self._follow(tail, now, timed)
+        self._expire(now)
         if self.config.poll:
             self._next_poll = now + self.config.poll_interval
         return more
@@ -272,7 +273,7 @@ class FileSource:
             for t in old:
                 t.gone_since = now
             if old:
-                self.metrics.add_rotation(self.name)
+                self.sink.event(ROTATED)
                 log.info("%s: %s was replaced by a new file (rotation); finishing the old one, "
                          "reading the new one from the start", self.name, path)
         self.tails.append(tail)
@@ -280,23 +281,22 @@ class FileSource:
         return tail
 
     # --- reading ---
-    def _follow(self, tail: Tail, emit: Emit, now: float, timed: bool) -> bool:
+    def _follow(self, tail: Tail, now: float, timed: bool) -> bool:
         try:
             st = os.fstat(tail.fd)
             if st.st_size != tail.size or st.st_mtime_ns != tail.mtime:
                 if tail.rewritten(st.st_size):
-                    self._truncated(tail, emit)
+                    self._truncated(tail)
                 tail.size, tail.mtime = st.st_size, st.st_mtime_ns
                 tail.refresh_fingerprint()
-            return self._read(tail, emit)
+            return self._read(tail)
         except OSError as err:   # EIO, ESTALE: a vanished mount
             self._problem(tail.path, err, now, timed)
             if tail.gone_since is not None:   # already replaced at the path: give it up
-                tail.close()
-                self.tails.remove(tail)
+                self._drop(tail)
             return False
 
-    def _read(self, tail: Tail, emit: Emit) -> bool:
+    def _read(self, tail: Tail) -> bool:
         """Read from tail.pos to the end (up to POLL_BUDGET); True when more is waiting.
 
         Blocks are read into one buffer kept for the source (the cutter copies what it
@@ -309,37 +309,44 @@ class FileSource:
                 return False
             tail.pos += n
             budget -= n
-            self._feed(tail, block if n == BLOCK_BYTES else bytes(memoryview(block)[:n]), emit)
+            self._feed(tail, block if n == BLOCK_BYTES else bytes(memoryview(block)[:n]))
             if n < BLOCK_BYTES:
                 return False
         return True
 
-    def _feed(self, tail: Tail, data: bytes | bytearray, emit: Emit) -> None:
+    def _feed(self, tail: Tail, data: bytes | bytearray) -> None:
         whole, oversized = tail.cutter.feed(data)
         if oversized:
-            self.metrics.add_lines(self.name, 0, 0, 0, oversized=oversized)
+            self.sink.event(OVERSIZED, oversized)
             log.warning("%s: skipped %d line(s) longer than %d bytes in %s",
                         self.name, oversized, self.config.max_line_bytes, tail.path)
         if whole:
-            emit(self._parser(tail), whole)
+            self._announce(tail)
+            self.sink.chunk(tail, whole)
 
-    def _parser(self, tail: Tail) -> Parser:
-        if tail.parser is None:
-            head = tail.head(DETECT_BYTES)
-            tail.parser = parser_for(self.config.format, head)
-            if tail.start > 0:
-                _prime(tail.parser, head)
-        return tail.parser
+    def _announce(self, tail: Tail) -> None:
+        """Tell the sink of a file before its first lines (the stream then detects its format)."""
+        if not tail.announced:
+            tail.announced = True
+            self.sink.opened(tail, self.config.format, tail.head, tail.start > 0)
 
-    def _truncated(self, tail: Tail, emit: Emit) -> None:
+    def _drop(self, tail: Tail) -> None:
+        """Close a file that is done with, and tell the sink."""
+        tail.close()
+        self.tails.remove(tail)
+        if tail.announced:
+            self.sink.closed(tail)
+
+    def _truncated(self, tail: Tail) -> None:
         """The file was truncated (copytruncate) or rewritten: finish the copy, restart at 0."""
-        self.metrics.add_rotation(self.name)
+        self.sink.event(TRUNCATED)
         exclude = {(t.dev, t.ino) for t in self.tails}
         copy = find_rotated(tail.path, None, tail.fp, tail.fp_len, exclude)
         if copy is not None:
             log.info("%s: %s was truncated; reading its last lines from %s, then it from the start",
                      self.name, tail.path, copy)
-            self._finish(copy, tail.pos, tail.cutter, self._parser(tail), emit)
+            self._announce(tail)
+            self._finish(copy, tail.pos, tail.cutter, tail)
         else:
             log.info("%s: %s was truncated; reading it from the start", self.name, tail.path)
         tail.pos = 0
@@ -348,15 +355,12 @@ class FileSource:
         tail.fp, tail.fp_len = "", 0
         tail.refresh_fingerprint()
 
-    def _finish(self, path: str, pos: int, cutter: LineCutter, parser: Parser, emit: Emit) -> None:
+    def _finish(self, path: str, pos: int, cutter: LineCutter, reader: object) -> None:
         """Read a rotated file that nobody writes any more from pos to its end (gzip or plain)."""
         for attempt in range(10):
             try:
-                if path.endswith(".gz"):
-                    opener = gzip.open(path, "rb")
-                else:
-                    opener = open(path, "rb")
-                with opener as f:
+                with open_log(path) as f:   # gzip by its magic bytes, as everywhere
+
                     f.seek(pos)
                     while True:
                         data = f.read(BLOCK_BYTES)
@@ -365,31 +369,30 @@ class FileSource:
                         pos += len(data)
                         whole, oversized = cutter.feed(data)
                         if oversized:
-                            self.metrics.add_lines(self.name, 0, 0, 0, oversized=oversized)
+                            self.sink.event(OVERSIZED, oversized)
                         if whole:
-                            emit(parser, whole)
+                            self.sink.chunk(reader, whole)
             except EOFError:
                 time.sleep(0.2)   # a .gz still being written by logrotate: wait for its end
             except (OSError, gzip.BadGzipFile) as err:
-                self.metrics.add_read_error(self.name)
+                self.sink.event(READ_ERROR)
                 log.warning("%s: cannot read rotated file %s: %s", self.name, path, err)
                 return
         log.warning("%s: rotated file %s ended early (incomplete gzip?); stopped at byte %d",
                     self.name, path, pos)
 
-    def _expire(self, emit: Emit, now: float) -> None:
+    def _expire(self, now: float) -> None:
         for tail in list(self.tails):
             if tail.gone_since is not None and now - tail.gone_since >= ROTATE_WAIT:
                 try:
-                    self._read(tail, emit)
+                    self._read(tail)
                 except OSError:
                     pass
-                tail.close()
-                self.tails.remove(tail)
+                self._drop(tail)
                 log.info("%s: done with %s (rotated away)", self.name, tail.path)
 
     # --- restart ---
-    def _restore_checkpoint(self, emit: Emit, now: float) -> None:
+    def _restore_checkpoint(self, now: float) -> None:
         """Find each checkpointed file again and resume it at its offset (or finish its rotated copy)."""
         entries, self._restore = self._restore or [], None
         current = {}
@@ -403,7 +406,7 @@ class FileSource:
         finished: list[str] = []
         for entry in entries:
             try:
-                found = self._restore_one(entry, current, emit, now)
+                found = self._restore_one(entry, current, now)
             except (OSError, KeyError, TypeError, ValueError) as err:
                 log.warning("%s: cannot resume %s from the checkpoint: %s", self.name, entry.get("path"), err)
                 continue
@@ -412,10 +415,10 @@ class FileSource:
             elif found is not None:
                 finished.append(found)
         if not self.is_glob and not live and finished:
-            self._read_newer(finished, emit, now)
+            self._read_newer(finished, now)
 
     def _restore_one(self, entry: dict[str, Any], current: dict[tuple[int, int], str],
-                     emit: Emit, now: float) -> str | None:
+                     now: float) -> str | None:
         """Resume one checkpointed file: "" when it is still at the path, else the rotated copy
         it was finished from, or None when it is lost."""
         ident: tuple[int, int] | None = (int(entry["dev"]), int(entry["ino"]))
@@ -439,7 +442,7 @@ class FileSource:
         exclude = set(current) | {(t.dev, t.ino) for t in self.tails}
         rotated = find_rotated(str(entry["path"]), ident, fp, fp_len, exclude)
         if not entry.get("rotated"):
-            self.metrics.add_rotation(self.name)
+            self.sink.event(ROTATED)
         if rotated is None:
             log.warning("%s: the file checkpointed as %s (inode %d, offset %d) was rotated or truncated "
                         "and no rotated copy of it was found; lines written to it after the checkpoint "
@@ -447,10 +450,10 @@ class FileSource:
             return None
         log.info("%s: %s was rotated while stopped; finishing %s from offset %d",
                  self.name, entry["path"], rotated, offset)
-        self._resume_rotated(rotated, offset, skipping, emit, now)
+        self._resume_rotated(rotated, offset, skipping, now)
         return rotated
 
-    def _read_newer(self, finished: list[str], emit: Emit, now: float) -> None:
+    def _read_newer(self, finished: list[str], now: float) -> None:
         """Read, from their start, the copies rotated after the newest checkpointed file.
 
         Only copies named the same way (mail.log.N or mail.log-DATE) count, so that a stray
@@ -464,18 +467,17 @@ class FileSource:
         for path in names[max(known) + 1:]:
             if path in finished:
                 continue
-            self.metrics.add_rotation(self.name)
+            self.sink.event(ROTATED)
             log.info("%s: %s was written and rotated while stopped; reading it", self.name, path)
-            self._resume_rotated(path, 0, False, emit, now)
+            self._resume_rotated(path, 0, False, now)
 
-    def _resume_rotated(self, path: str, offset: int, skipping: bool, emit: Emit, now: float) -> None:
-        if path.endswith(".gz"):
+    def _resume_rotated(self, path: str, offset: int, skipping: bool, now: float) -> None:
+        if is_gzip(path):
             cutter = LineCutter(self.config.max_line_bytes, skipping)
-            head = gz_head(path, DETECT_BYTES)
-            parser = parser_for(self.config.format, head)
-            if offset > 0:
-                _prime(parser, head)
-            self._finish(path, offset, cutter, parser, emit)
+            reader = object()   # a compressed copy is read here to its end: a reader of its own
+            self.sink.opened(reader, self.config.format, lambda n: head(path, n), offset > 0)
+            self._finish(path, offset, cutter, reader)
+            self.sink.closed(reader)
             return
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         tail = Tail(path, fd, offset, self.config.max_line_bytes, skipping)
@@ -494,7 +496,7 @@ class FileSource:
             self._retry_at = now + self._backoff.next_delay()
         if self._counted_at != now:     # one failed attempt counts once, however many paths it touched
             self._counted_at = now
-            self.metrics.add_read_error(self.name)
+            self.sink.event(READ_ERROR)
         log.warning("%s: cannot read %s: %s; retrying in %.0f s",
                     self.name, path, text, self._retry_at - now)
 
@@ -505,15 +507,12 @@ class FileSource:
             self._backoff.reset()
 
 
-def _prime(parser: Parser, head: bytes) -> None:
-    """Show a parser the header lines ("#Fields: ...") of a file resumed in the middle; not counted."""
-    header = []
-    for line in head.split(b"\n")[:-1]:
-        if not line.startswith(b"#"):
-            break
-        header.append(line + b"\n")
-    if header:
-        try:
-            parser.parse(b"".join(header))
-        except Exception:
-            log.exception("parser failed on a file header")
+# --- registration (exporter/sources/kinds.py) ---
+KIND = "file"
+
+
+def make_source(config: SourceConfig, sink: Sink, wake: Callable[[], None],
+                state: dict[str, Any] | None, watcher: DirWatcher | None) -> FileSource:
+    if not config.path:
+        raise ValueError("a file source needs a path")
+    return FileSource(config, sink, wake, watcher, state)

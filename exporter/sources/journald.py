@@ -1,7 +1,7 @@
 """The journald source: follow `journalctl --follow --output=json` for the mail units.
 
 Part of the source stage. A thread runs journalctl as a subprocess and passes
-its JSON lines, in chunks, to the syslog parser (exporter/envelope.py reads the
+its JSON lines, in chunks, to the syslog parser (exporter/parsers/envelope.py reads the
 journald JSON: MESSAGE, SYSLOG_IDENTIFIER, __REALTIME_TIMESTAMP). The cursor of
 the last entry counted (__CURSOR) is this source's checkpoint; after a restart
 journalctl resumes with --after-cursor, so no entry is counted twice.
@@ -28,8 +28,7 @@ import threading
 from typing import Any, Callable
 
 from exporter.config import SourceConfig
-from exporter.metrics import Metrics
-from exporter.sources import BLOCK_BYTES, Backoff, LineCutter
+from exporter.sources import BLOCK_BYTES, Backoff, LineCutter, Sink
 from exporter.sources.queued import LINES, OVERSIZED, READ_ERROR, QueuedSource
 
 log = logging.getLogger("ndr_exporter.sources.journald")
@@ -67,10 +66,10 @@ def last_cursor(chunk: bytes) -> str | None:
 
 
 class JournaldSource(QueuedSource):
-    def __init__(self, config: SourceConfig, metrics: Metrics, wake: Callable[[], None],
+    def __init__(self, config: SourceConfig, sink: Sink, wake: Callable[[], None],
                  state: dict[str, Any] | None = None) -> None:
         # journald JSON is a syslog-style stream whatever `format` says; envelope.py reads it.
-        super().__init__(config.name, "syslog", metrics, wake)
+        super().__init__(config.name, "syslog", sink, wake)
         self.config = config
         self.marker = (state or {}).get("cursor") or None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -117,7 +116,7 @@ class JournaldSource(QueuedSource):
             delay = backoff.next_delay()
             log.warning("%s: journalctl stopped (exit status %s): %s; starting it again in %.0f s",
                         self.name, returncode, message or "no message", delay)
-            self.put(READ_ERROR, None)
+            self.put(READ_ERROR, 1)
             self.closed.wait(delay)
 
     def _log_stderr(self, proc: subprocess.Popen[bytes], said: list[str]) -> None:
@@ -145,3 +144,12 @@ class JournaldSource(QueuedSource):
                 if not self.put(LINES, (whole, cursor)):
                     return cursor
                 backoff.reset()
+
+
+# --- registration (exporter/sources/kinds.py) ---
+KIND = "journald"
+
+
+def make_source(config: SourceConfig, sink: Sink, wake: Callable[[], None],
+                state: dict[str, Any] | None, watcher: object) -> JournaldSource:
+    return JournaldSource(config, sink, wake, state)

@@ -12,31 +12,30 @@ import queue
 import threading
 from typing import Any, Callable
 
-from exporter.metrics import Metrics
-from exporter.parsers.base import Parser
-from exporter.sources import DETECT_BYTES, Emit, parser_for
+from exporter.sources import DOWN, OVERSIZED, READ_ERROR, UP, Sink
 
 QUEUE_CHUNKS = 8      # chunks waiting at most (each up to about 1 MiB)
 POLL_CHUNKS = 16      # chunks counted per poll before other sources get a turn
 
-LINES = "lines"            # value: (chunk, marker) - marker is what state() resumes from (a cursor)
-OVERSIZED = "oversized"    # value: number of lines dropped as too long
-READ_ERROR = "read_error"  # value: None (the reading thread has logged what went wrong)
+LINES = "lines"   # value: (chunk, marker) - marker is what state() resumes from (a cursor)
+# Any other kind is a source event (exporter/sources/__init__.py): OVERSIZED with the number of
+# lines dropped, READ_ERROR (the reading thread has logged what went wrong), DOWN; value: n.
+__all__ = ["LINES", "OVERSIZED", "READ_ERROR", "DOWN", "QueuedSource"]
 
 
 class QueuedSource:
-    """The pipeline side of a threaded source: a queue, a parser and the last marker counted."""
+    """The pipeline side of a threaded source: a queue, its sink and the last marker counted."""
 
-    def __init__(self, name: str, fmt: str, metrics: Metrics, wake: Callable[[], None]) -> None:
+    def __init__(self, name: str, fmt: str, sink: Sink, wake: Callable[[], None]) -> None:
         self.name = name
         self.fmt = fmt
-        self.metrics = metrics
+        self.sink = sink
         self.wake = wake
         self.marker: Any = None     # marker of the last chunk counted
         self.closed = threading.Event()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_CHUNKS)
-        self._parser: Parser | None = None
-        metrics.declare_source(name)
+        self._opened = False
+        sink.event(UP)
 
     # --- reading thread side ---
     def put(self, kind: str, value: Any) -> bool:
@@ -51,7 +50,7 @@ class QueuedSource:
         return False
 
     # --- pipeline side (the Source protocol) ---
-    def poll(self, emit: Emit) -> bool:
+    def poll(self) -> bool:
         for _ in range(POLL_CHUNKS):
             try:
                 kind, value = self._queue.get_nowait()
@@ -59,15 +58,14 @@ class QueuedSource:
                 return False
             if kind == LINES:
                 chunk, marker = value
-                if self._parser is None:
-                    self._parser = parser_for(self.fmt, chunk[:DETECT_BYTES])
-                emit(self._parser, chunk)
+                if not self._opened:
+                    self.sink.opened(self, self.fmt, None, False)   # the format is seen in the first chunk
+                    self._opened = True
+                self.sink.chunk(self, chunk)
                 if marker is not None:
                     self.marker = marker
-            elif kind == OVERSIZED:
-                self.metrics.add_lines(self.name, 0, 0, 0, oversized=int(value))
-            elif kind == READ_ERROR:
-                self.metrics.add_read_error(self.name)
+            else:
+                self.sink.event(kind, int(value))
         return not self._queue.empty()
 
     def deadline(self) -> float | None:

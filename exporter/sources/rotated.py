@@ -2,15 +2,17 @@
 
 Part of the source stage. A file is known by (device, inode) and by a fingerprint of
 its first bytes. A renamed file keeps its inode; a copy (copytruncate) or a compressed
-file (.gz) does not, so those are recognised by the fingerprint alone.
+file (gzip, known by its magic bytes: exporter/framing.py) does not, so those are
+recognised by the fingerprint of their content alone.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import re
+
+from exporter.framing import head as log_head, is_gzip
 
 FP_BYTES = 1024           # the fingerprint covers this much of a file's start (less while it is shorter)
 
@@ -40,14 +42,6 @@ def siblings(path: str) -> list[str]:
     return [os.path.join(directory, n) for n in sorted(names, key=_age_key)]
 
 
-def gz_head(path: str, n: int) -> bytes:
-    try:
-        with gzip.open(path, "rb") as f:
-            return f.read(n)
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return b""
-
-
 def _file_head(path: str, n: int) -> tuple[bytes, tuple[int, int], int]:
     """First n bytes, (dev, ino) and size of a plain file; (b"", (0, 0), -1) when it cannot be read."""
     try:
@@ -67,8 +61,8 @@ def find_rotated(path: str, ident: tuple[int, int] | None, fp: str, fp_len: int,
     """
     by_fp = None
     for candidate in reversed(siblings(path)):  # newest first
-        if candidate.endswith(".gz"):
-            head, cand_id = gz_head(candidate, fp_len), (0, 0)
+        if is_gzip(candidate):
+            head, cand_id = log_head(candidate, fp_len), (0, 0)
         else:
             head, cand_id, _ = _file_head(candidate, fp_len)
             if cand_id in exclude:

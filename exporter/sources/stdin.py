@@ -11,20 +11,19 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 from exporter.config import SourceConfig
-from exporter.metrics import Metrics
-from exporter.sources import BLOCK_BYTES, LineCutter
-from exporter.sources.queued import LINES, OVERSIZED, READ_ERROR, QueuedSource
+from exporter.sources import BLOCK_BYTES, LineCutter, Sink
+from exporter.sources.queued import DOWN, LINES, OVERSIZED, READ_ERROR, QueuedSource
 
 log = logging.getLogger("ndr_exporter.sources.stdin")
 
 
 class StdinSource(QueuedSource):
-    def __init__(self, config: SourceConfig, metrics: Metrics, wake: Callable[[], None],
+    def __init__(self, config: SourceConfig, sink: Sink, wake: Callable[[], None],
                  stream: BinaryIO | None = None) -> None:
-        super().__init__(config.name, config.format, metrics, wake)
+        super().__init__(config.name, config.format, sink, wake)
         self.max_line = config.max_line_bytes
         self.stream = stream if stream is not None else sys.stdin.buffer
         # A daemon thread: a blocking read on a pipe cannot be interrupted, and must not hold up exit.
@@ -38,7 +37,7 @@ class StdinSource(QueuedSource):
                 data = self.stream.read1(BLOCK_BYTES)  # type: ignore[attr-defined]
             except (OSError, ValueError) as err:
                 log.warning("%s: cannot read stdin: %s; stopping this source", self.name, err)
-                self.put(READ_ERROR, None)
+                self.put(READ_ERROR, 1)
                 return
             if not data:
                 break
@@ -51,3 +50,13 @@ class StdinSource(QueuedSource):
         if last:
             self.put(LINES, (last, None))
         log.info("%s: end of stdin; this source is done, the exporter keeps serving", self.name)
+        self.put(DOWN, 1)
+
+
+# --- registration (exporter/sources/kinds.py) ---
+KIND = "stdin"
+
+
+def make_source(config: SourceConfig, sink: Sink, wake: Callable[[], None],
+                state: dict[str, Any] | None, watcher: object) -> StdinSource:
+    return StdinSource(config, sink, wake)

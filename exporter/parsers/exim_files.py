@@ -22,13 +22,15 @@ time zone (set TZ to the mail server's zone when they differ), as Exim wrote loc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import calendar
 import re
 import time
 
 from exporter.events import UNPARSED, StatusEvent
 from exporter.parsers import exim
-from exporter.parsers.base import ChunkResult
+from exporter.parsers.base import ChunkResult, EventParser
 
 # Found anywhere in the chunk: the marks every status line carries. Searching for them is
 # several times faster than anchoring a pattern at every line start.
@@ -45,7 +47,7 @@ _LINE = re.compile(
 _CACHE_LIMIT = 4096
 
 
-class EximMainlogParser:
+class EximMainlogParser(EventParser):
     """Parser for Exim mainlog / rejectlog files; keeps only a cache of converted time stamps."""
 
     format = "exim"
@@ -134,3 +136,28 @@ def _hour_start(line: re.Match[bytes]) -> float | None:
         return float(calendar.timegm(fields) - (offset if zone[:1] == b"+" else -offset))
     except (OverflowError, ValueError):  # year 0 and the like
         return None
+
+
+if TYPE_CHECKING:
+    from exporter.parsers.detect import Sample
+
+
+# --- registration (exporter/parsers/registry.py) ---
+FORMAT = "exim"
+PARSER = EximMainlogParser
+ORDER = 10          # where the format is listed
+DETECT_ORDER = 40   # when detection asks detects()
+
+
+_DETECT_STAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?(?: [+-][0-9]{4})? ")
+
+
+def detects(sample: "Sample") -> bool:
+    """Detection (parsers/detect.py, after the formats known by their headers): the first record,
+    or most of the first records, start "YYYY-MM-DD HH:MM:SS" (optional ".mmm" and "+hhmm" as
+    log_timezone and millisec in log_selector add them). A rejectlog holds the rejected
+    message's header lines between its records, hence "the first"; no syslog envelope starts
+    with a date and a space."""
+    records = sample.records
+    exim_like = sum(1 for record in records if _DETECT_STAMP.match(record))
+    return bool(records) and (_DETECT_STAMP.match(records[0]) is not None or exim_like * 2 > len(records))

@@ -1,4 +1,4 @@
-"""Metrics.add_events (a chunk at once) counts exactly what add_event does one event at a time."""
+"""Metrics.add of a chunk's count counts exactly what it counts one event at a time."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from exporter.events import StatusEvent
 from exporter.metrics import Metrics
+from exporter.parsers.base import count_events
 
 EVENTS = st.builds(
     StatusEvent,
@@ -27,8 +28,8 @@ def test_same_counts_as_one_by_one(cap: int, chunks: list[list[StatusEvent]]) ->
     many = Metrics(code_cap=cap)
     for events in chunks:
         for event in events:
-            one.add_event("mail.log", event)
-        many.add_events("mail.log", events)
+            one.add("mail.log", count_events([event]))
+        many.add("mail.log", count_events(events))
     assert list(many.live.status.items()) == list(one.live.status.items())
     assert many.live.folded == one.live.folded
     assert many.live.last_event == one.live.last_event

@@ -1,7 +1,7 @@
-"""Expected events of the part-B formats in the public corpus (owner: Exim, sendmail, qmail,
+"""Expected events of the Exim, sendmail, qmail, OpenSMTPD, Dovecot and Courier logs in the public corpus (owner: Exim, sendmail, qmail,
 OpenSMTPD, Dovecot and Courier parsers).
 
-Read line by line with the rules in docs/formats-b.md:
+Read line by line with the rules in docs/formats-mtas.md:
 
 exim/0536, exim/0622 (Exim's test suite, mainlog format): every `rejected RCPT` / `rejected by
 non-SMTP ACL` line is rejected, with the reply and code only when the logged text starts with
