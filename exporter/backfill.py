@@ -156,7 +156,7 @@ def main(argv: list[str]) -> int:
                         help=f"refuse to write more samples than this (default {DEFAULT_MAX_SAMPLES:,}); "
                              "samples = series x steps")
     parser.add_argument("--label", action="append", default=[], metavar="NAME=VALUE",
-                        help="add this label to every series (repeatable), e.g. job=ndr and instance=mx1:39798, "
+                        help="add this label to every series (repeatable), e.g. job=ndr and instance=mx1:19798, "
                              "the labels the live exporter's series get from the scrape")
     parser.add_argument("--metrics.code-cap", dest="code_cap", type=int, default=500,
                         help="distinct code values before the rest fold into code=\"overflow\" (default 500)")

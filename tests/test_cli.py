@@ -64,7 +64,7 @@ def test_bad_config_exits_2_naming_the_field(tmp_path: Path, doc: object, messag
      f"ndr-exporter: --source.format: unknown format 'postfixish'; known: {KNOWN_FORMATS}\n"),
     (["--metrics.code-cap", "0"], {}, "ndr-exporter: --metrics.code-cap: must be a whole number of at least 1, not 0\n"),
     (["--web.listen-address", "localhost"], {},
-     "ndr-exporter: --web.listen-address: 'localhost' is not host:port (for example :39798 or 127.0.0.1:39798)\n"),
+     "ndr-exporter: --web.listen-address: 'localhost' is not host:port (for example :19798 or 127.0.0.1:19798)\n"),
     ([], {"NDR_EXPORTER_CODE_CAP": "many"},
      "ndr-exporter: NDR_EXPORTER_CODE_CAP: must be a whole number of at least 1, not 'many'\n"),
     ([], {"NDR_EXPORTER_LOG_LEVEL": "loud"},
