@@ -4,9 +4,12 @@ Runs the same stages as the daemon once over whole files (logfiles -> parser ->
 classifier) and prints counts by outcome, class, subject, mta and provider, the top
 codes with their meanings, and an hourly breakdown (UTC) — as a terminal table or JSON.
 
+FILE "-" reads standard input (`zcat mail.log.2.gz | ndr-exporter report -`).
+
 Exit status: 0 when every file was read to its end; 1 when one could not be (missing,
 unreadable, a damaged or cut-off gzip file: nothing is printed on stdout, the error
-names the file); 2 for a bad flag; 130 when interrupted (Ctrl-C).
+names the file); 2 for a bad flag; 130 when interrupted (Ctrl-C); 141 when the reader
+of the output went away (`report ... | head`: the CLI ends quietly, as on SIGPIPE).
 """
 
 from __future__ import annotations
@@ -177,7 +180,7 @@ def main(argv: list[str]) -> int:
         prog="ndr-exporter report",
         description="Summarise the status codes in mail log files (plain or gzip).",
         epilog="Exit status: 0 done, 1 a file could not be read, 2 bad flags.")
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a log file (plain or gzip), or - for standard input")
     parser.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
                         help="log format (default: detected from each file's first lines)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -185,6 +188,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.top < 0:
         parser.error(f"--top: must be 0 or more, not {args.top}")
+    if args.files.count("-") > 1:
+        parser.error("FILE: - (standard input) can be given once")
     try:
         summary = summarise(args.files, args.format, progress_bar(args.files, sys.stdout, sys.stderr))
     except LogFileError as err:
