@@ -252,9 +252,10 @@ def check_state_file(path: str, where: str) -> None:
     if os.path.isdir(path):
         raise ConfigError(where, f"{path} is a folder; give a file in it, e.g. {os.path.join(path, 'checkpoint.json')}")
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigError(where, f"{folder} is not a folder")
     if not os.path.isdir(folder):
-        what = "is not a folder" if os.path.exists(folder) else "does not exist"
-        raise ConfigError(where, f"the folder {folder} {what}; create it, writable by the exporter's user")
+        raise ConfigError(where, f"the folder {folder} does not exist; create it, writable by the exporter's user")
     try:
         fd, probe = tempfile.mkstemp(prefix=".ndr-checkpoint-check-", dir=folder)
     except OSError as err:

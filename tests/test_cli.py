@@ -214,7 +214,7 @@ def test_logfmt_logs(tmp_path: Path, exporter_factory: Factory) -> None:
         time.sleep(0.05)
     assert exp.stop() == 0
     lines = exp.output().splitlines()
-    assert re.fullmatch(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info logger=exporter\.cli msg=listening '
+    assert re.fullmatch(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info logger=ndr_exporter\.cli msg=listening '
                         rf'address=127\.0\.0\.1:{exp.port} telemetry_path=/metrics tls=False sources="my mail" '
                         r'version=0\.1\.0', next(line for line in lines if "msg=listening" in line))
     assert any('msg="SIGHUP: sources reloaded" sources="my mail"' in line for line in lines)

@@ -88,7 +88,8 @@ def test_not_a_code_is_refused_on_stderr_with_status_2() -> None:
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == (
         "ndr-exporter explain: '1.2.3' is not an enhanced status code (class 2, 4 or 5, then subject "
-        "and detail of 1-3 digits without leading zeros, e.g. 5.1.1)\n")
+        "and detail of 1-3 digits without leading zeros, e.g. 5.1.1) nor a 3-digit reply (2xx, 4xx or 5xx, "
+        "e.g. 550)\n")
 
 
 def test_good_codes_are_still_explained_beside_a_bad_one() -> None:
