@@ -238,8 +238,6 @@ def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeCo
         config.state_file = found[0]
     if config.state_file is not None:
         check_state_file(config.state_file, found[1] if found else "state_file")
-    if not config.sources:
-        raise ConfigError(*NO_SOURCE)
     found = _setting(args, "code_cap", env)
     if found:
         config.code_cap = check_code_cap(found[0], found[1])
@@ -249,6 +247,8 @@ def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeCo
             if found[0] not in choices:
                 raise ConfigError(found[1], f"unknown value {found[0]!r}; known: {', '.join(choices)}")
             setattr(config, key, found[0])
+    if not config.sources:   # last, so that a mistake in another field is named first
+        raise ConfigError(*NO_SOURCE)
     return config, from_flags
 
 

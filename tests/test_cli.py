@@ -92,11 +92,12 @@ def test_argparse_errors_exit_2_naming_the_flag() -> None:
         "'warn', 'error')\n")
     result = run_exporter(["--no-such-flag"])
     assert result.returncode == 2
-    assert result.stderr.endswith("ndr-exporter: error: unrecognized arguments: --no-such-flag\n")
+    assert result.stderr.endswith("ndr-exporter: error: unknown flag '--no-such-flag'\n")
 
 
 def test_environment_stands_in_for_flags_and_flags_win(tmp_path: Path) -> None:
-    cfg = _config(tmp_path / "c.yml", {"web": {"listen_address": ":1111"}})
+    cfg = _config(tmp_path / "c.yml", {"web": {"listen_address": ":1111"},
+                                       "sources": [{"name": "mail", "path": str(tmp_path / "mail.log")}]})
     env = {"NDR_EXPORTER_CONFIG_FILE": str(cfg)}
     assert run_exporter(["--config.check"], env=env).stdout.endswith("listen address: :1111\n")
     env["NDR_EXPORTER_LISTEN_ADDRESS"] = "127.0.0.1:2222"
@@ -193,7 +194,7 @@ def test_port_in_use_exits_1_naming_the_address(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         address = f"127.0.0.1:{busy.getsockname()[1]}"
-        result = run_exporter(["--web.listen-address", address])
+        result = run_exporter(["--source.path", str(tmp_path / "mail.log"), "--web.listen-address", address])
     assert result.returncode == 1
     assert result.stderr == f"ndr-exporter: --web.listen-address {address}: cannot listen: Address already in use\n"
 
