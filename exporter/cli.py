@@ -318,10 +318,15 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     daemon = Daemon(config)
     server.registry.register(MetricsCollector(daemon.metrics))
     ProcessCollector(registry=server.registry)
+    from exporter.landing import RecentWindow
+
+    # The landing page's recent counts start from what the checkpoint restored, before any reading.
+    window = RecentWindow(server.registry).start()
     try:
         daemon.start()
     except Exception:
         log.exception("the daemon could not start")
+        window.stop()
         server.server_close()
         return 1
     server.server_activate()
@@ -337,6 +342,7 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     log.info("stopping")
     server.shutdown()
     server.server_close()
+    window.stop()
     daemon.stop()
     log.info("stopped")
     return 0
