@@ -112,7 +112,7 @@ def _unit_settings() -> dict[str, list[str]]:
 def test_systemd_unit_settings() -> None:
     s = _unit_settings()
     assert s["ExecStart"] == ["/usr/local/bin/ndr-exporter --config.file=/etc/ndr-exporter/config.yml "
-                              "--state-file=${STATE_DIRECTORY}/checkpoint.json"]
+                              "--state.file=${STATE_DIRECTORY}/checkpoint.json"]
     assert s["StateDirectory"] == ["ndr-exporter"]
     assert "adm" in s["SupplementaryGroups"][0].split()
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
@@ -282,9 +282,16 @@ def test_kubernetes_configmap_holds_a_valid_config(tmp_path: Path) -> None:
     config = config_from_dict(yaml.safe_load(text))
     assert config.listen_address == f":{DEFAULT_PORT}"
     assert config.state_file == "/var/lib/ndr-exporter/checkpoint.json"
+    # The state folder is the pod's volume; here a folder of the test stands in for it, since
+    # --config.check refuses a state file whose folder does not exist.
     path = tmp_path / "config.yml"
+    path.write_text(text.replace("/var/lib/ndr-exporter/", f"{tmp_path}/"))
+    result = run_exporter(["--config.file", str(path), "--config.check"])
+    assert (result.returncode, result.stderr) == (0, "")
     path.write_text(text)
-    assert run_exporter(["--config.file", str(path), "--config.check"]).returncode == 0
+    result = run_exporter(["--config.file", str(path), "--config.check"])
+    assert (result.returncode, result.stderr) == (2, "ndr-exporter: state_file: the folder /var/lib/ndr-exporter "
+                                                     "does not exist; create it, writable by the exporter's user\n")
 
 
 def test_kubectl_kustomize_renders() -> None:
