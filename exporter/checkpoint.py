@@ -12,7 +12,10 @@ Layout (version 1):
      "metrics": {... Metrics.state() ...}}
 
 A missing, corrupt or unwritable file is logged (logger "ndr_exporter.checkpoint")
-and the daemon carries on without it.
+and the daemon carries on without it; Writer.write() says whether a write worked, and the
+daemon turns that into ndr_exporter_checkpoint_last_success_timestamp_seconds and
+ndr_exporter_checkpoint_failures_total. A state folder that is missing or refuses a new
+file at start is refused by the CLI (exit 2, config.check_state_file).
 """
 
 from __future__ import annotations

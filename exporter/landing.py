@@ -167,7 +167,8 @@ def _checkpoint(samples: list[tuple[str, dict[str, str], float]], now: float) ->
                 'start again from 0 and the logs are read from the configured start.</p>')
     when = "never written yet" if written is None else f"last written {_age(now - written)}"
     if failures:
-        return (f'<p class="bad">Checkpoint: {when}; {failures:.0f} writes failed since start '
+        writes = "write" if failures == 1 else "writes"
+        return (f'<p class="bad">Checkpoint: {when}; {failures:.0f} {writes} failed since start '
                 '(see the exporter\'s log): a restart would recount from the last checkpoint written.</p>')
     return f'<p class="ok">Checkpoint: {when}; no write has failed.</p>'
 
@@ -215,8 +216,8 @@ def _codes(samples: list[tuple[str, dict[str, str], float]], registry: Collector
         recent_head = "recent"
     elif covered >= WINDOW_SECONDS - SNAPSHOT_SECONDS:
         recent_head = f"last {WINDOW_SECONDS // 60} min"
-    else:
-        recent_head = f"last {max(1, round(covered / 60))} min (since start)"
+    else:   # the exporter started less than a window ago
+        recent_head = f"since start ({_age(covered).removesuffix(' ago')})"
     rows = sorted(totals.items(), key=lambda item: (CLASS_ORDER.get(item[0][1], 3), -sum(item[1].values()),
                                                     item[0][0]))
     head = ("<tr><th>code</th><th>class</th><th>subject</th><th>meaning</th><th>hint</th>"

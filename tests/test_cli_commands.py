@@ -110,6 +110,29 @@ def test_no_source_exits_2_at_start_and_with_config_check(tmp_path: Path) -> Non
         assert (result.returncode, result.stdout, result.stderr) == (2, "", NO_SOURCE)
 
 
+def test_sighup_with_no_sources_left_keeps_the_running_ones(tmp_path: Path, exporter_factory: Factory) -> None:
+    import signal
+    import time
+
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(yaml.safe_dump({"sources": [{"name": "mail", "path": str(log)}]}))
+    exp = exporter_factory(["--config.file", str(cfg)])
+    cfg.write_text(yaml.safe_dump({"sources": []}))
+    exp.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "config not reloaded" not in exp.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert re.search(r'level=error logger=ndr_exporter\.cli msg="SIGHUP: config not reloaded; keeping the current '
+                     r'sources" error="sources: none configured; ', exp.output()), exp.output()
+    with log.open("a") as f:
+        f.write(REJECT + "\n")
+    samples = exp.wait_for_metrics(
+        lambda s: sample(s, "ndr_exporter_lines_total", source="mail", result="matched") == 1)
+    assert total(samples, "ndr_status_codes_total", code="5.7.1") == 1
+
+
 def _state_cases(tmp_path: Path) -> list[tuple[str, str]]:
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "a-folder").mkdir()
@@ -198,6 +221,8 @@ def test_checkpoint_failures_are_counted_and_the_counts_go_on(tmp_path: Path, ex
     assert total(samples, "ndr_status_codes_total", code="5.1.1") == 1   # counting went on
     assert re.search(r"level=error logger=ndr_exporter\.checkpoint msg=\"cannot write checkpoint "
                      + re.escape(str(folder / "cp.json")), exp.output())
+    page = exp.get("/")[2].decode()   # the landing page says so too
+    assert re.search(r'<p class="bad">Checkpoint: last written \d+ s ago; 1 write failed since start', page), page
 
     # The folder comes back: the next write succeeds and the gauge moves on.
     folder.unlink()

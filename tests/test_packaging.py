@@ -166,10 +166,15 @@ def test_compose_mounts_files_that_exist_and_builds_this_repo() -> None:
     assert compose["services"]["ndr-exporter"]["ports"] == [f"{DEFAULT_PORT}:{DEFAULT_PORT}"]
 
 
-def test_compose_exporter_config_passes_config_check() -> None:
-    result = run_exporter(["--config.file", str(COMPOSE / "config.yml"), "--config.check"])
+def test_compose_exporter_config_passes_config_check(tmp_path: Path) -> None:
+    # The state folder is the container's volume; a folder of the test stands in for it.
+    text = (COMPOSE / "config.yml").read_text()
+    config = tmp_path / "config.yml"
+    config.write_text(text.replace("/var/lib/ndr-exporter/", f"{tmp_path}/"))
+    result = run_exporter(["--config.file", str(config), "--config.check"])
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == f"ndr-exporter: config OK; sources: mail; listen address: :{DEFAULT_PORT}\n"
+    assert result.stdout == (f"ndr-exporter: config OK; sources: mail; listen address: :{DEFAULT_PORT}; "
+                             f"state file: {tmp_path}/checkpoint.json\n")
 
 
 def test_compose_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> None:
