@@ -24,7 +24,6 @@ written, 2 bad flags (including output larger than --max-samples), 130 interrupt
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -33,6 +32,7 @@ import time
 from datetime import datetime
 from typing import TextIO
 
+from exporter.argparsing import SuggestingParser
 from exporter.events import StatusEvent
 from exporter.logfiles import LogFileError, parse_file
 from exporter.metrics import STATUS_LABELS, Metrics
@@ -141,7 +141,7 @@ def parse_label(text: str) -> tuple[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="ndr-exporter backfill",
         description="Write OpenMetrics with the logs' own timestamps for promtool tsdb create-blocks-from openmetrics.",
         epilog="Exit status: 0 written, 1 a file could not be read or written, 2 bad flags.")

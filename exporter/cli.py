@@ -24,6 +24,7 @@ import threading
 from typing import Any
 
 from exporter import __version__
+from exporter.argparsing import SuggestingParser
 from exporter.config import (
     LOG_FORMATS, LOG_LEVELS, START_AT, ConfigError, ServeConfig, SourceConfig, check_code_cap, check_format,
     check_listen_address, check_state_file, check_telemetry_path, check_unique_names, load_config_file,
@@ -61,8 +62,6 @@ FLAG = {
 OLD_FLAGS = {"--state-file": "--state.file", "--start-at": "--source.start-at", "--poll": "--source.poll"}
 NO_SOURCE = ("sources", "none configured; give --source.path FILE (e.g. /var/log/mail.log), --source.journald "
                         "or --source.stdin, or list sources in --config.file")
-
-
 EXIT_BROKEN_PIPE = 141   # what a shell shows for a command stopped by SIGPIPE (128 + 13)
 
 
@@ -101,25 +100,6 @@ def unknown_command(command: str) -> str:
     return f"unknown command {command!r}; commands: {', '.join(COMMANDS)} (serve is the default)"
 
 
-class SuggestingParser(argparse.ArgumentParser):
-    """An ArgumentParser that names the nearest known flag when it meets an unknown one."""
-
-    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:
-            first = extras[0]
-            if first.startswith("-") and len(first) > 1:
-                flag = first.split("=", 1)[0]
-                close = difflib.get_close_matches(flag, [s for s in self._option_string_actions if s.startswith("--")],
-                                                  n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.error(f"unknown flag {flag!r}{hint}")
-            if first in COMMANDS:
-                self.error(f"{first!r}: a command goes first, e.g. {PROG} {first} --help")
-            self.error(f"unrecognized arguments: {' '.join(extras)}")
-        return parsed
-
-
 def run_subcommand(name: str, argv: list[str]) -> int:
     """Import exporter.<name> only now, and run its main(argv)."""
     try:
@@ -138,6 +118,7 @@ def run_subcommand(name: str, argv: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = SuggestingParser(
         prog=PROG,
+        commands=COMMANDS,
         usage=f"{PROG} [serve] [flags]  |  {PROG} {{{','.join(SUBCOMMANDS)}}} --help",
         description="Follow mail-server logs and export the SMTP status codes they hold as Prometheus metrics.",
         epilog=f"Commands: serve (the default: these flags), {', '.join(SUBCOMMANDS)}; "

@@ -31,6 +31,7 @@ import sys
 import textwrap
 from typing import Any
 
+from exporter.argparsing import SuggestingParser
 from exporter.classifier import (
     CLASSES, INVALID_MEANING, NO_CODE_MEANING, SUBJECTS, TABLE, Entry, classify, classify_without_code,
     entries_for,
@@ -75,7 +76,7 @@ SUBJECT_NOTES = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="ndr-exporter explain",
         description="Explain RFC 3463 enhanced status codes such as 5.1.1, 4.7.28 or 5.7.606, SMTP replies "
                     "such as 550 or \"550 5.1.1 user unknown\", and whole log lines (what the daemon counts).")

@@ -14,7 +14,6 @@ of the output went away (`report ... | head`: the CLI ends quietly, as on SIGPIP
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -22,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TextIO
 
+from exporter.argparsing import SuggestingParser
 from exporter.classifier import classify_event
 from exporter.events import OUTCOMES, StatusEvent
 from exporter.logfiles import LogFileError, file_size, parse_file
@@ -176,7 +176,7 @@ def render_text(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="ndr-exporter report",
         description="Summarise the status codes in mail log files (plain or gzip).",
         epilog="Exit status: 0 done, 1 a file could not be read, 2 bad flags.")

@@ -60,6 +60,18 @@ def test_unknown_flag_exits_2_with_a_suggestion(args: list[str], error: str) -> 
     assert result.stderr.startswith("usage: ndr-exporter [serve] [flags]")
 
 
+@pytest.mark.parametrize("args, error", [
+    (["report", "--jsn", "mail.log"], "ndr-exporter report: error: unknown flag '--jsn'; did you mean '--json'?"),
+    (["explain", "--lst"], "ndr-exporter explain: error: unknown flag '--lst'; did you mean '--list'?"),
+    (["backfill", "--outptu", "/tmp/x", "mail.log"],
+     "ndr-exporter backfill: error: unknown flag '--outptu'; did you mean '--output'?"),
+])
+def test_a_command_s_unknown_flag_gets_a_suggestion(args: list[str], error: str) -> None:
+    result = run_exporter(args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == error
+
+
 def test_serve_is_the_default_and_can_be_named(tmp_path: Path) -> None:
     log = tmp_path / "mail.log"
     for args in (["--config.check"], ["serve", "--config.check"]):
