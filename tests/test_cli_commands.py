@@ -338,6 +338,20 @@ def test_explain_a_log_line_gives_what_the_daemon_counts(tmp_path: Path, exporte
     assert explained == served
 
 
+def test_explain_detects_the_format_of_the_line_as_the_daemon_does() -> None:
+    line = "2026-11-29 05:50:45 1xXXoD-00076l-23 ** full@mx.e2e.test: retry timeout exceeded"   # Exim mainlog
+    result = run_exporter(["explain", line])
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[:5] == [
+        line,
+        "  format   exim",
+        "  result   a status line, 1 event",
+        "  event    mta=exim outcome=expired code=4.4.7 reply=- provider=none",
+        '  counted  ndr_status_codes_total{mta="exim",outcome="expired",code="4.4.7",class="transient",'
+        'subject="network_routing",meaning="delivery time expired",provider="none"} +1',
+    ]
+
+
 def test_explain_a_line_that_is_no_status_line() -> None:
     line = "Feb 18 09:45:10 mx postfix/smtpd[42]: connect from spammer.example.com[192.0.2.10]"
     result = run_exporter(["explain", line])
