@@ -24,7 +24,6 @@ written, 2 bad flags (including output larger than --max-samples), 130 interrupt
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -33,6 +32,7 @@ import time
 from datetime import datetime
 from typing import TextIO
 
+from exporter.argparsing import SuggestingParser
 from exporter.logfiles import LogFileError, parse_file
 from exporter.metrics import STATUS_LABELS, Metrics
 from exporter.parsers import FORMATS
@@ -152,7 +152,7 @@ def parse_label(text: str) -> tuple[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="ndr-exporter backfill",
         description="Write OpenMetrics with the logs' own timestamps for promtool tsdb create-blocks-from openmetrics.",
         epilog="Exit status: 0 written, 1 a file could not be read or written, 2 bad flags.")
@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
                         help=f"refuse to write more samples than this (default {DEFAULT_MAX_SAMPLES:,}); "
                              "samples = series x steps")
     parser.add_argument("--label", action="append", default=[], metavar="NAME=VALUE",
-                        help="add this label to every series (repeatable), e.g. job=ndr and instance=mx1:39798, "
+                        help="add this label to every series (repeatable), e.g. job=ndr and instance=mx1:19798, "
                              "the labels the live exporter's series get from the scrape")
     parser.add_argument("--metrics.code-cap", dest="code_cap", type=int, default=500,
                         help="distinct code values before the rest fold into code=\"overflow\" (default 500)")

@@ -20,7 +20,11 @@ them with a log line naming what was dropped and why, instead of misreading them
 Older files are migrated on load (MIGRATIONS): version 1 (before issue 12) had no label
 names; its status rows are those of V1_STATUS_LABELS. A file from a newer exporter, or of
 a version not known here, is refused with a log line. A missing, corrupt or unwritable file
-is logged (logger "ndr_exporter.checkpoint") and the daemon carries on without it.
+is logged (logger "ndr_exporter.checkpoint") and the daemon carries on without it;
+Writer.write() says whether a write worked, and the daemon turns that into
+ndr_exporter_checkpoint_last_success_timestamp_seconds and ndr_exporter_checkpoint_failures_total.
+A state folder that is missing or refuses a new file at start is refused by the CLI (exit 2,
+config.check_state_file).
 """
 
 from __future__ import annotations

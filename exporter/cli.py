@@ -5,12 +5,16 @@ variable > config file > default), checks them, starts the daemon (sources -> pa
 -> classifier -> metrics) and the HTTP endpoint (exporter.web), then waits for
 signals: SIGHUP re-reads the config file's sources, SIGTERM and SIGINT stop cleanly
 (checkpoints flushed) with exit status 0. A bad flag or config exits 2 with the field
-named. The other subcommands live in their own modules, imported only when used.
+named; so does a start with no source, or with a state file whose folder is missing or
+not writable. The other subcommands live in their own modules (each with its own argparse
+parser), imported only when used; a mistyped command or flag gets the nearest known one
+as a suggestion. Every logger of the package is named `ndr_exporter.*`.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -20,14 +24,16 @@ import threading
 from typing import Any
 
 from exporter import __version__
+from exporter.argparsing import SuggestingParser
 from exporter.config import (
     LOG_FORMATS, LOG_LEVELS, START_AT, ConfigError, ServeConfig, SourceConfig, check_code_cap, check_format,
-    check_listen_address, check_telemetry_path, check_unique_names, load_config_file,
+    check_listen_address, check_state_file, check_telemetry_path, check_unique_names, load_config_file,
 )
 
 SUBCOMMANDS = ("explain", "report", "backfill", "demo")
+COMMANDS = ("serve",) + SUBCOMMANDS
 PROG = "ndr-exporter"
-log = logging.getLogger("exporter.cli")
+log = logging.getLogger("ndr_exporter.cli")
 
 # Environment variables that stand in for flags (a flag on the command line wins).
 ENV = {
@@ -45,20 +51,53 @@ FLAG = {
     "listen_address": "--web.listen-address",
     "telemetry_path": "--web.telemetry-path",
     "web_config_file": "--web.config.file",
-    "state_file": "--state-file",
+    "state_file": "--state.file",
     "code_cap": "--metrics.code-cap",
     "log_level": "--log.level",
     "log_format": "--log.format",
 }
 
 
+# Old flag spellings, still accepted (hidden from --help): old -> new.
+OLD_FLAGS = {"--state-file": "--state.file", "--start-at": "--source.start-at", "--poll": "--source.poll"}
+NO_SOURCE = ("sources", "none configured; give --source.path FILE (e.g. /var/log/mail.log), --source.journald "
+                        "or --source.stdin, or list sources in --config.file")
+EXIT_BROKEN_PIPE = 141   # what a shell shows for a command stopped by SIGPIPE (128 + 13)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in SUBCOMMANDS:
-        return run_subcommand(argv[0], argv[1:])
-    if argv and argv[0] == "serve":
-        argv = argv[1:]
-    return serve(argv)
+    if not argv or argv[0].startswith("-"):
+        return serve(argv)   # no command: serve, the default
+    command = argv[0]
+    if command == "serve":
+        return serve(argv[1:])
+    if command in SUBCOMMANDS:
+        try:
+            status = run_subcommand(command, argv[1:])
+            sys.stdout.flush()   # here, so that a closed pipe is met inside this try
+        except BrokenPipeError:
+            return _quiet_broken_pipe()
+        return status
+    print(f"{PROG}: {unknown_command(command)}", file=sys.stderr)
+    return 2
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`report --json FILE | head`): stop without a traceback.
+    stdout is pointed at /dev/null so that the interpreter's last flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def unknown_command(command: str) -> str:
+    """The error for a first argument that is no command, with the nearest command if one is close."""
+    close = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown command {command!r}; did you mean {close[0]!r}?"
+    return f"unknown command {command!r}; commands: {', '.join(COMMANDS)} (serve is the default)"
 
 
 def run_subcommand(name: str, argv: list[str]) -> int:
@@ -77,11 +116,15 @@ def run_subcommand(name: str, argv: list[str]) -> int:
 # --- flags -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog=PROG,
+        commands=COMMANDS,
+        usage=f"{PROG} [serve] [flags]  |  {PROG} {{{','.join(SUBCOMMANDS)}}} --help",
         description="Follow mail-server logs and export the SMTP status codes they hold as Prometheus metrics.",
-        epilog=f"Other commands: {PROG} {{{','.join(SUBCOMMANDS)}}} --help. "
-               "Environment variables: " + ", ".join(f"{ENV[k]} ({FLAG[k]})" for k in ENV) + ".")
+        epilog=f"Commands: serve (the default: these flags), {', '.join(SUBCOMMANDS)}; "
+               f"`{PROG} COMMAND --help` for each. "
+               "Environment variables: " + ", ".join(f"{ENV[k]} ({FLAG[k]})" for k in ENV) + ". "
+               "Old flag spellings still accepted: " + ", ".join(f"{o} ({n})" for o, n in OLD_FLAGS.items()) + ".")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--config.file", dest="config_file", metavar="FILE",
                         help="YAML config file: sources, state_file, web, log, metrics")
@@ -100,12 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --source.journald: read this journal file instead of the system journal")
     parser.add_argument("--source.format", dest="fmt", default="auto", metavar="FORMAT",
                         help="format of the --source.* sources: auto (default) or a parser's name")
-    parser.add_argument("--start-at", dest="start_at", choices=START_AT, default="end",
+    parser.add_argument("--source.start-at", dest="start_at", choices=START_AT, default="end",
                         help="where the --source.* sources start with no checkpoint (default: end)")
-    parser.add_argument("--poll", action="store_true",
+    parser.add_argument("--source.poll", dest="poll", action="store_true",
                         help="poll the --source.path files instead of using inotify (NFS, some mounts)")
-    parser.add_argument("--state-file", dest="state_file", metavar="FILE",
-                        help="checkpoint file (offsets and counters); without it, counts restart at 0")
+    parser.add_argument("--state.file", dest="state_file", metavar="FILE",
+                        help="checkpoint file (offsets and counters); its folder must exist and be writable; "
+                             "without it, counts restart at 0")
+    # The old spellings: same destinations, no defaults of their own, hidden from --help.
+    parser.add_argument("--start-at", dest="start_at", choices=START_AT, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--poll", dest="poll", action="store_true", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--state-file", dest="state_file", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
                         help=f"address to listen on (default {ServeConfig.listen_address})")
     parser.add_argument("--web.telemetry-path", dest="telemetry_path", metavar="PATH",
@@ -163,10 +211,14 @@ def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeCo
         found = _setting(args, key, env)
         if found:
             setattr(config, key, check(found[0], found[1]))
-    for key in ("web_config_file", "state_file"):
-        found = _setting(args, key, env)
-        if found:
-            setattr(config, key, found[0])
+    found = _setting(args, "web_config_file", env)
+    if found:
+        config.web_config_file = found[0]
+    found = _setting(args, "state_file", env)
+    if found:
+        config.state_file = found[0]
+    if config.state_file is not None:
+        check_state_file(config.state_file, found[1] if found else "state_file")
     found = _setting(args, "code_cap", env)
     if found:
         config.code_cap = check_code_cap(found[0], found[1])
@@ -176,6 +228,8 @@ def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeCo
             if found[0] not in choices:
                 raise ConfigError(found[1], f"unknown value {found[0]!r}; known: {', '.join(choices)}")
             setattr(config, key, found[0])
+    if not config.sources:   # last, so that a mistake in another field is named first
+        raise ConfigError(*NO_SOURCE)
     return config, from_flags
 
 
@@ -206,8 +260,9 @@ def serve(argv: list[str]) -> int:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     if args.config_check:
-        names = ", ".join(s.name for s in config.sources) or "none"
-        print(f"{PROG}: config OK; sources: {names}; listen address: {config.listen_address}")
+        names = ", ".join(s.name for s in config.sources)
+        state = f"; state file: {config.state_file}" if config.state_file else ""
+        print(f"{PROG}: config OK; sources: {names}; listen address: {config.listen_address}{state}")
         return 0
 
     from exporter import logsetup
@@ -246,10 +301,15 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     daemon = Daemon(config)
     server.registry.register(MetricsCollector(daemon.metrics))
     ProcessCollector(registry=server.registry)
+    from exporter.landing import RecentWindow
+
+    # The landing page's recent counts start from what the checkpoint restored, before any reading.
+    window = RecentWindow(server.registry).start()
     try:
         daemon.start()
     except Exception:
         log.exception("the daemon could not start")
+        window.stop()
         server.server_close()
         return 1
     server.server_activate()
@@ -265,6 +325,7 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     log.info("stopping")
     server.shutdown()
     server.server_close()
+    window.stop()
     daemon.stop()
     log.info("stopped")
     return 0
@@ -279,6 +340,8 @@ def _reload(daemon: Any, from_flags: list[SourceConfig], config_file: tuple[str,
         fresh = load_config_file(config_file[0])
         sources = fresh.sources + from_flags
         _check_names(sources, len(fresh.sources))
+        if not sources:
+            raise ConfigError(*NO_SOURCE)
     except ConfigError as err:
         log.error("SIGHUP: config not reloaded; keeping the current sources", extra={"error": str(err)})
         return

@@ -10,15 +10,17 @@ merged on top by exporter.cli.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 # 9798, the first placeholder, belongs to the Speedtest exporter in Prometheus' "default port
-# allocations" list, and that list's 9100-9999 range is used up; so the default sits outside it
-# (docs/deployment.md says more).
-DEFAULT_PORT = 39798
+# allocations" list, and that list's 9100-9999 range is used up; so the default sits outside it,
+# and below the ephemeral ranges (Linux 32768-60999, IANA 49152-65535) where an outgoing
+# connection could hold it at a restart (the old default, 39798, was inside Linux's; docs/deployment.md).
+DEFAULT_PORT = 19798
 DEFAULT_CODE_CAP = 500
 START_AT = ("end", "beginning")
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -240,6 +242,26 @@ def check_code_cap(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(where, f"must be a whole number of at least 1, not {value!r}")
     return value
+
+
+def check_state_file(path: str, where: str) -> None:
+    """The checkpoint's folder must exist and take a new file (the checkpoint is written to a
+    temporary file there, then renamed over the old one); the path itself must not be a folder."""
+    if not path:
+        raise ConfigError(where, "must not be empty")
+    if os.path.isdir(path):
+        raise ConfigError(where, f"{path} is a folder; give a file in it, e.g. {os.path.join(path, 'checkpoint.json')}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigError(where, f"{folder} is not a folder")
+    if not os.path.isdir(folder):
+        raise ConfigError(where, f"the folder {folder} does not exist; create it, writable by the exporter's user")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ndr-checkpoint-check-", dir=folder)
+    except OSError as err:
+        raise ConfigError(where, f"cannot write in the folder {folder}: {err.strerror}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_readable_file(path: str, where: str) -> None:

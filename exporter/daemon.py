@@ -61,7 +61,7 @@ class Daemon:
                 logging.getLogger("ndr_exporter.checkpoint").error(
                     "checkpoint %s holds unusable counters (%s): starting fresh", config.state_file, err)
                 counts, self._saved_sources = None, {}
-        self.metrics = Metrics(code_cap=config.code_cap, counts=counts)
+        self.metrics = Metrics(code_cap=config.code_cap, counts=counts, checkpointing=self._writer is not None)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._sources: dict[str, Source] = {}
@@ -181,10 +181,10 @@ class Daemon:
 
     def _save(self) -> None:
         """Checkpoint (when there is a state file), then publish."""
+        states = {name: source.state() for name, source in self._sources.items()}
         if self._writer is not None:
-            states = {name: source.state() for name, source in self._sources.items()}
-            self._writer.write(states, self.metrics.state())
-        self.metrics.commit()
+            self.metrics.checkpoint_written(self._writer.write(states, self.metrics.state()))
+        self.metrics.commit(states)
         self._dirty = False
         self._last_save = time.monotonic()
 

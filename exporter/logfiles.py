@@ -8,22 +8,28 @@ skipped and counted, never buffered whole.
 
 parse_file() joins this to the parser stage and turns every way a file can fail to be
 read (missing, unreadable, a directory, a damaged or cut-off gzip stream) into one
-LogFileError that names the file: the commands report it and exit 1.
+LogFileError that names the file: the commands report it and exit 1. The path "-" is
+standard input (`zcat mail.log.2.gz | ndr-exporter report -`, `journalctl ... | ...`),
+plain or gzip too; its format is found from its first bytes, which are then read again.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import sys
 import zlib
-from typing import BinaryIO, Callable, Iterator, NamedTuple
+from typing import Any, BinaryIO, Callable, Iterator, NamedTuple
 
-from exporter.framing import LineCutter, open_log
+from exporter.framing import GZIP_MAGIC, LineCutter, open_log
 from exporter.parsers import make_parser
 from exporter.parsers.base import Bucket, Counted, Parser
 from exporter.parsers.detect import DETECT_BYTES, detect_format
 
 MAX_LINE_BYTES = 64 * 1024
+STDIN = "-"                      # the path that means standard input
+STDIN_NAME = "standard input"    # how errors name it
 
 # What reading a damaged file can raise besides OSError (gzip.BadGzipFile is an OSError).
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -44,6 +50,40 @@ class LogFileError(Exception):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class _Replay(io.RawIOBase):
+    """A stream that gives `head` (bytes already read from `rest`) again, then the rest of `rest`."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self.head = head
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def open_stdin() -> tuple[BinaryIO, bytes]:
+    """Standard input as a log stream (gzip decompressed), and its first DETECT_BYTES to detect the
+    format from; the stream gives those bytes again."""
+    raw: BinaryIO = sys.stdin.buffer
+    magic = raw.read(2)
+    stream: BinaryIO = io.BufferedReader(_Replay(magic, raw))  # type: ignore[assignment]
+    if magic == GZIP_MAGIC:
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    head = stream.read(DETECT_BYTES)
+    return io.BufferedReader(_Replay(head, stream)), head  # type: ignore[return-value]
 
 
 def disk_position(stream: BinaryIO) -> int:
@@ -104,6 +144,9 @@ def parse_file(path: str, fmt: str = "auto", progress: Progress | None = None,
     Raises LogFileError (never OSError, EOFError or zlib.error) when the file cannot be
     read to its end; the chunks before the failure have been yielded by then.
     """
+    if path == STDIN:
+        yield from _parse_stdin(fmt, max_line, bucket)
+        return
     try:
         parser = parser_for(path, fmt)
         size = file_size(path)
@@ -114,6 +157,17 @@ def parse_file(path: str, fmt: str = "auto", progress: Progress | None = None,
                     progress(path, disk_position(stream), size)
     except _READ_ERRORS as err:
         raise LogFileError(path, _reason(err)) from None
+
+
+def _parse_stdin(fmt: str, max_line: int, bucket: Bucket | None) -> Iterator[tuple[Chunk, Counted]]:
+    """parse_file() for standard input (no progress: its size is not known)."""
+    try:
+        stream, head = open_stdin()
+        parser = make_parser(detect_format(head) if fmt == "auto" else fmt)
+        for chunk in read_chunks(stream, max_line):
+            yield chunk, parser.count(chunk.data, bucket)
+    except _READ_ERRORS as err:
+        raise LogFileError(STDIN_NAME, _reason(err)) from None
 
 
 def _reason(err: BaseException) -> str:

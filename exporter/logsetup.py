@@ -3,7 +3,9 @@
 Set up once by the CLI before anything else runs. Every module logs through the
 standard `logging` module; extra key/value pairs go in `extra={...}` and come out
 as fields, e.g. log.info("source opened", extra={"source": "mail", "path": p})
-gives `ts=... level=info logger=exporter.daemon msg="source opened" source=mail path=...`.
+gives `ts=... level=info logger=ndr_exporter.daemon msg="source opened" source=mail path=...`.
+Every logger of the package is named `ndr_exporter.<module>` (one namespace, so that one
+`logging.getLogger("ndr_exporter")` setting reaches them all).
 """
 
 from __future__ import annotations

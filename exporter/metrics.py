@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import platform
 import threading
-from typing import Any, Iterable
+import time
+from typing import Any, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -118,8 +119,17 @@ def _rows(family: str, rows: list[list[Any]], saved: list[str], wanted: tuple[st
 class Metrics:
     """Live counts, the published snapshot, and the cardinality guard on code values."""
 
-    def __init__(self, code_cap: int = DEFAULT_CODE_CAP, counts: Counts | None = None) -> None:
+    def __init__(self, code_cap: int = DEFAULT_CODE_CAP, counts: Counts | None = None,
+                 checkpointing: bool = False) -> None:
         self.code_cap = code_cap
+        # Checkpoint health (only with a state file): when the last checkpoint was written, and
+        # how many writes failed since start. Set by the pipeline thread, read by the collector.
+        self.checkpointing = checkpointing
+        self.checkpoint_last_success: float | None = None
+        self.checkpoint_failures = 0
+        # Where each file source is, as of the last commit: source -> [(path, offset)] of the
+        # files it follows now (rotated files it is finishing are left out).
+        self._positions: dict[str, list[tuple[str, int]]] = {}
         self.live = counts.copy() if counts else Counts()
         self._codes_seen: set[str] = {key[_CODE] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
         self._published = self.live.copy()
@@ -208,15 +218,42 @@ class Metrics:
     def state(self) -> dict[str, Any]:
         return self.live.to_state()
 
-    def commit(self) -> None:
-        """Publish the live counts; call only after the checkpoint holding them is written."""
+    def checkpoint_written(self, ok: bool) -> None:
+        """Record one checkpoint write: its time when it succeeded, one more failure when not."""
+        if ok:
+            self.checkpoint_last_success = time.time()
+        else:
+            self.checkpoint_failures += 1
+
+    def commit(self, source_states: Mapping[str, Any] | None = None) -> None:
+        """Publish the live counts; call only after the checkpoint holding them is written.
+        source_states (the sources' state(), as checkpointed) gives the published read positions."""
         snapshot = self.live.copy()
+        positions = None if source_states is None else _positions(source_states)
         with self._lock:
             self._published = snapshot
+            if positions is not None:
+                self._positions = positions
+
+    def positions(self) -> dict[str, list[tuple[str, int]]]:
+        with self._lock:
+            return self._positions
 
     def published(self) -> Counts:
         with self._lock:
             return self._published
+
+
+def _positions(states: Mapping[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    """(path, offset) of the current files in each file source's state (see sources/files.py)."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for source, state in states.items():
+        files = state.get("files") if isinstance(state, dict) else None
+        if not isinstance(files, list):
+            continue
+        found[source] = [(str(f["path"]), int(f["offset"])) for f in files
+                         if isinstance(f, dict) and "path" in f and "offset" in f and not f.get("rotated")]
+    return found
 
 
 class MetricsCollector(Collector):
@@ -261,6 +298,27 @@ class MetricsCollector(Collector):
         for source, value in sorted(counts.last_event.items()):
             last.add_metric((source,), value)
         yield last
+
+        position = GaugeMetricFamily("ndr_exporter_source_position_bytes",
+                                     "Read position in each file a file source follows now, as of the last "
+                                     "checkpoint.", labels=("source", "path"))
+        for source, files in sorted(self.metrics.positions().items()):
+            for path, offset in files:
+                position.add_metric((source, path), offset)
+        yield position
+
+        if self.metrics.checkpointing:
+            written = self.metrics.checkpoint_last_success
+            if written is not None:
+                success = GaugeMetricFamily("ndr_exporter_checkpoint_last_success_timestamp_seconds",
+                                            "Unix time of the last checkpoint written to the state file.")
+                success.add_metric((), written)
+                yield success
+            failures = CounterMetricFamily("ndr_exporter_checkpoint_failures",
+                                           "Checkpoint writes that failed since start (the counts go on; "
+                                           "a restart would recount from the last checkpoint written).")
+            failures.add_metric((), self.metrics.checkpoint_failures)
+            yield failures
 
         info = GaugeMetricFamily("ndr_exporter_build_info", "Build information; always 1.",
                                  labels=("version", "python_version"))

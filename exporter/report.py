@@ -4,14 +4,16 @@ Runs the same stages as the daemon once over whole files (logfiles -> parser ->
 classifier) and prints counts by outcome, class, subject, mta and provider, the top
 codes with their meanings, and an hourly breakdown (UTC) — as a terminal table or JSON.
 
+FILE "-" reads standard input (`zcat mail.log.2.gz | ndr-exporter report -`).
+
 Exit status: 0 when every file was read to its end; 1 when one could not be (missing,
 unreadable, a damaged or cut-off gzip file: nothing is printed on stdout, the error
-names the file); 2 for a bad flag; 130 when interrupted (Ctrl-C).
+names the file); 2 for a bad flag; 130 when interrupted (Ctrl-C); 141 when the reader
+of the output went away (`report ... | head`: the CLI ends quietly, as on SIGPIPE).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -19,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from exporter.argparsing import SuggestingParser
 from exporter.classifier import classify_event
 from exporter.events import OUTCOMES
 from exporter.logfiles import LogFileError, file_size, parse_file
@@ -174,11 +177,11 @@ def render_text(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="ndr-exporter report",
         description="Summarise the status codes in mail log files (plain or gzip).",
         epilog="Exit status: 0 done, 1 a file could not be read, 2 bad flags.")
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a log file (plain or gzip), or - for standard input")
     parser.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
                         help="log format (default: detected from each file's first lines)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -186,6 +189,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.top < 0:
         parser.error(f"--top: must be 0 or more, not {args.top}")
+    if args.files.count("-") > 1:
+        parser.error("FILE: - (standard input) can be given once")
     try:
         summary = summarise(args.files, args.format, progress_bar(args.files, sys.stdout, sys.stderr))
     except LogFileError as err:

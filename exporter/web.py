@@ -38,7 +38,7 @@ from prometheus_client.registry import CollectorRegistry
 from exporter import __version__, landing
 from exporter.config import ConfigError, split_listen_address
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ndr_exporter.web")
 
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,

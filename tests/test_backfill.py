@@ -70,7 +70,7 @@ def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(
     # scrape targets; a retention long enough to keep 1999's block.
     blocks = tmp_path / "prometheus0" / "data"
     postfix = backfill(tmp_path / "postfix", "--step", "1", "--until", "now", "--label", "job=ndr",
-                       "--label", "instance=mx.e2e.test:39798", str(POSTFIX_LOG))
+                       "--label", "instance=mx.e2e.test:19798", str(POSTFIX_LOG))
     assert postfix.returncode == 0, postfix.stderr
     exim = backfill(tmp_path / "exim", "--step", "1", str(EXIM_LOG))
     assert exim.returncode == 0, exim.stderr
@@ -89,7 +89,7 @@ def test_promtool_imports_it_and_prometheus_answers_with_the_logs_history(
     want = {key: [(postfix_time(s), sum(1 for e in secs if e <= s)) for s in range(min(secs) - 1, 41)]
             for key, secs in seconds.items()}
     got = range_query(server, 'sum by (outcome, code, provider) '
-                              '(ndr_status_codes_total{job="ndr", instance="mx.e2e.test:39798"})', start, end, by)
+                              '(ndr_status_codes_total{job="ndr", instance="mx.e2e.test:19798"})', start, end, by)
     assert got == want
     # a few by name: 14 deliveries (13 local, 1 to the responder), 5 expiries at :23, 5.1.1 twice
     assert got[("delivered", "2.0.0", "none")][-1] == (end, 13)

@@ -64,7 +64,7 @@ def test_bad_config_exits_2_naming_the_field(tmp_path: Path, doc: object, messag
      f"ndr-exporter: --source.format: unknown format 'postfixish'; known: {KNOWN_FORMATS}\n"),
     (["--metrics.code-cap", "0"], {}, "ndr-exporter: --metrics.code-cap: must be a whole number of at least 1, not 0\n"),
     (["--web.listen-address", "localhost"], {},
-     "ndr-exporter: --web.listen-address: 'localhost' is not host:port (for example :39798 or 127.0.0.1:39798)\n"),
+     "ndr-exporter: --web.listen-address: 'localhost' is not host:port (for example :19798 or 127.0.0.1:19798)\n"),
     ([], {"NDR_EXPORTER_CODE_CAP": "many"},
      "ndr-exporter: NDR_EXPORTER_CODE_CAP: must be a whole number of at least 1, not 'many'\n"),
     ([], {"NDR_EXPORTER_LOG_LEVEL": "loud"},
@@ -92,11 +92,12 @@ def test_argparse_errors_exit_2_naming_the_flag() -> None:
         "'warn', 'error')\n")
     result = run_exporter(["--no-such-flag"])
     assert result.returncode == 2
-    assert result.stderr.endswith("ndr-exporter: error: unrecognized arguments: --no-such-flag\n")
+    assert result.stderr.endswith("ndr-exporter: error: unknown flag '--no-such-flag'\n")
 
 
 def test_environment_stands_in_for_flags_and_flags_win(tmp_path: Path) -> None:
-    cfg = _config(tmp_path / "c.yml", {"web": {"listen_address": ":1111"}})
+    cfg = _config(tmp_path / "c.yml", {"web": {"listen_address": ":1111"},
+                                       "sources": [{"name": "mail", "path": str(tmp_path / "mail.log")}]})
     env = {"NDR_EXPORTER_CONFIG_FILE": str(cfg)}
     assert run_exporter(["--config.check"], env=env).stdout.endswith("listen address: :1111\n")
     env["NDR_EXPORTER_LISTEN_ADDRESS"] = "127.0.0.1:2222"
@@ -193,7 +194,7 @@ def test_port_in_use_exits_1_naming_the_address(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         address = f"127.0.0.1:{busy.getsockname()[1]}"
-        result = run_exporter(["--web.listen-address", address])
+        result = run_exporter(["--source.path", str(tmp_path / "mail.log"), "--web.listen-address", address])
     assert result.returncode == 1
     assert result.stderr == f"ndr-exporter: --web.listen-address {address}: cannot listen: Address already in use\n"
 
@@ -214,7 +215,7 @@ def test_logfmt_logs(tmp_path: Path, exporter_factory: Factory) -> None:
         time.sleep(0.05)
     assert exp.stop() == 0
     lines = exp.output().splitlines()
-    assert re.fullmatch(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info logger=exporter\.cli msg=listening '
+    assert re.fullmatch(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info logger=ndr_exporter\.cli msg=listening '
                         rf'address=127\.0\.0\.1:{exp.port} telemetry_path=/metrics tls=False sources="my mail" '
                         r'version=0\.1\.0', next(line for line in lines if "msg=listening" in line))
     assert any('msg="SIGHUP: sources reloaded" sources="my mail"' in line for line in lines)

@@ -65,7 +65,7 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     path.write_text("# nothing yet\n")
     config = load_config_file(str(path))
     assert config == ServeConfig()
-    assert config.listen_address == f":{DEFAULT_PORT}" == ":39798"
+    assert config.listen_address == f":{DEFAULT_PORT}" == ":19798"
     assert config.code_cap == 500
 
 
@@ -93,9 +93,9 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
      "sources[0].journald.unit: unknown field; known: units, identifiers, file"),
     ({"sources": {"name": "a"}}, "sources: must be a list, not a mapping"),
     ({"web": {"listen_address": "9798"}},
-     "web.listen_address: '9798' is not host:port (for example :39798 or 127.0.0.1:39798)"),
+     "web.listen_address: '9798' is not host:port (for example :19798 or 127.0.0.1:19798)"),
     ({"web": {"listen_address": ":70000"}},
-     "web.listen_address: ':70000' is not host:port (for example :39798 or 127.0.0.1:39798)"),
+     "web.listen_address: ':70000' is not host:port (for example :19798 or 127.0.0.1:19798)"),
     ({"web": {"telemetry_path": "metrics"}},
      "web.telemetry_path: 'metrics' must be a path starting with / (not / itself), e.g. /metrics"),
     ({"log": {"level": "verbose"}}, "log.level: unknown value 'verbose'; known: debug, info, warn, error"),

@@ -1,20 +1,20 @@
-"""`ndr-exporter explain`, run as the real installed console script in a subprocess."""
+"""`ndr-exporter explain`, run as the real CLI in a subprocess."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
 
 from exporter.classifier import read_table
+from tests.helpers.exporter_process import run_exporter
 
 
 def _explain(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("ndr-exporter")
-    assert exe, "the ndr-exporter console script is not installed: run `pip install -e .`"
-    return subprocess.run([exe, "explain", *args], capture_output=True, text=True, timeout=60)
+    # The CLI of this checkout (PYTHONPATH set to it), not whichever `ndr-exporter` is on PATH;
+    # the console script itself is tested in test_packaging.py.
+    return run_exporter(["explain", *args], timeout=60)
 
 
 def _blocks(stdout: str) -> dict[str, list[str]]:
@@ -88,7 +88,8 @@ def test_not_a_code_is_refused_on_stderr_with_status_2() -> None:
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == (
         "ndr-exporter explain: '1.2.3' is not an enhanced status code (class 2, 4 or 5, then subject "
-        "and detail of 1-3 digits without leading zeros, e.g. 5.1.1)\n")
+        "and detail of 1-3 digits without leading zeros, e.g. 5.1.1) nor a 3-digit reply (2xx, 4xx or 5xx, "
+        "e.g. 550)\n")
 
 
 def test_good_codes_are_still_explained_beside_a_bad_one() -> None:

@@ -1,6 +1,8 @@
 """Read errors with the real exporter process: missing file, permission denied, vanished directory,
 unwritable checkpoint. Each is logged with the path and the error, counted in
-ndr_exporter_read_errors_total, retried, and recovers once fixed; the daemon keeps serving.
+ndr_exporter_read_errors_total (ndr_exporter_checkpoint_failures_total for the checkpoint),
+retried, and recovers once fixed; the daemon keeps serving. A state folder that is not
+writable at start is refused (exit 2).
 
 Root ignores file permissions, so the permission tests run the exporter without the two
 capabilities that let it (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): it is then refused exactly
@@ -10,6 +12,7 @@ installed under /root.)
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import tests.helpers.exporter_process as exporter_process
+from tests.helpers.exporter_process import sample
 from tests.helpers.follow import Lines, append, counter, follow_args, settle, status_total, wait_status
 
 NO_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
@@ -77,6 +81,21 @@ def test_directory_vanishes_and_comes_back(tmp_path: Path, exporter_factory) -> 
     assert status_total(settle(exp, 1.0)) == 7
 
 
+def test_unwritable_state_folder_is_refused_at_start(tmp_path: Path, without_dac_override) -> None:
+    # Checkpoints would all fail: the start is refused, naming the flag (it used to run without them).
+    log = tmp_path / "mail.log"
+    append(log, Lines().block(0, 3))
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    state_dir.chmod(0o500)
+    for check in ([], ["--config.check"]):
+        result = exporter_process.run_exporter(follow_args(log, state_dir / "state.json")
+                                               + ["--web.listen-address", "127.0.0.1:0"] + check)
+        assert (result.returncode, result.stdout, result.stderr) == \
+            (2, "", f"ndr-exporter: --state.file: cannot write in the folder {state_dir}: Permission denied\n")
+    state_dir.chmod(0o700)
+
+
 def test_unwritable_checkpoint_is_logged_and_counting_goes_on(tmp_path: Path, exporter_factory,
                                                               without_dac_override) -> None:
     log = tmp_path / "mail.log"
@@ -84,13 +103,27 @@ def test_unwritable_checkpoint_is_logged_and_counting_goes_on(tmp_path: Path, ex
     append(log, lines.block(0, 3))
     state_dir = tmp_path / "state"
     state_dir.mkdir()
-    state_dir.chmod(0o500)
     state = state_dir / "state.json"
     exp = exporter_factory(follow_args(log, state, "--start-at", "beginning"))
-    wait_status(exp, 3)
-    append(log, lines.block(3, 2))
-    wait_status(exp, 5)
-    output = exp.output()
-    assert "ndr_exporter.checkpoint" in output and str(state) in output
-    assert not state.exists()
-    state_dir.chmod(0o700)
+    samples = wait_status(exp, 3)
+    written = sample(samples, "ndr_exporter_checkpoint_last_success_timestamp_seconds")
+    assert written is not None and sample(samples, "ndr_exporter_checkpoint_failures_total") == 0
+    state_dir.chmod(0o500)   # read-only from now on, for a process without CAP_DAC_OVERRIDE
+    try:
+        append(log, lines.block(3, 2))
+        samples = exp.wait_for_metrics(
+            lambda s: status_total(s) == 5 and (sample(s, "ndr_exporter_checkpoint_failures_total") or 0) >= 1)
+        assert sample(samples, "ndr_exporter_checkpoint_failures_total") == 1
+        assert sample(samples, "ndr_exporter_checkpoint_last_success_timestamp_seconds") == written
+        output = exp.output()
+        assert "ndr_exporter.checkpoint" in output and str(state) in output and "Permission denied" in output
+        saved = json.loads(state.read_text())   # the last checkpoint written still holds 3
+        assert sum(row[-1] for row in saved["metrics"]["status"]) == 3
+    finally:
+        state_dir.chmod(0o700)
+    append(log, lines.block(5, 1))
+    samples = exp.wait_for_metrics(
+        lambda s: (sample(s, "ndr_exporter_checkpoint_last_success_timestamp_seconds") or 0) > written)
+    assert status_total(samples) == 6
+    assert sample(samples, "ndr_exporter_checkpoint_failures_total") == 1
+    assert sum(row[-1] for row in json.loads(state.read_text())["metrics"]["status"]) == 6

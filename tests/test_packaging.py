@@ -137,7 +137,7 @@ def _unit_settings() -> dict[str, list[str]]:
 def test_systemd_unit_settings() -> None:
     s = _unit_settings()
     assert s["ExecStart"] == ["/usr/local/bin/ndr-exporter --config.file=/etc/ndr-exporter/config.yml "
-                              "--state-file=${STATE_DIRECTORY}/checkpoint.json"]
+                              "--state.file=${STATE_DIRECTORY}/checkpoint.json"]
     assert s["StateDirectory"] == ["ndr-exporter"]
     assert "adm" in s["SupplementaryGroups"][0].split()
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
@@ -191,10 +191,15 @@ def test_compose_mounts_files_that_exist_and_builds_this_repo() -> None:
     assert compose["services"]["ndr-exporter"]["ports"] == [f"{DEFAULT_PORT}:{DEFAULT_PORT}"]
 
 
-def test_compose_exporter_config_passes_config_check() -> None:
-    result = run_exporter(["--config.file", str(COMPOSE / "config.yml"), "--config.check"])
+def test_compose_exporter_config_passes_config_check(tmp_path: Path) -> None:
+    # The state folder is the container's volume; a folder of the test stands in for it.
+    text = (COMPOSE / "config.yml").read_text()
+    config = tmp_path / "config.yml"
+    config.write_text(text.replace("/var/lib/ndr-exporter/", f"{tmp_path}/"))
+    result = run_exporter(["--config.file", str(config), "--config.check"])
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == f"ndr-exporter: config OK; sources: mail; listen address: :{DEFAULT_PORT}\n"
+    assert result.stdout == (f"ndr-exporter: config OK; sources: mail; listen address: :{DEFAULT_PORT}; "
+                             f"state file: {tmp_path}/checkpoint.json\n")
 
 
 def test_compose_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> None:
@@ -307,9 +312,16 @@ def test_kubernetes_configmap_holds_a_valid_config(tmp_path: Path) -> None:
     config = config_from_dict(yaml.safe_load(text))
     assert config.listen_address == f":{DEFAULT_PORT}"
     assert config.state_file == "/var/lib/ndr-exporter/checkpoint.json"
+    # The state folder is the pod's volume; here a folder of the test stands in for it, since
+    # --config.check refuses a state file whose folder does not exist.
     path = tmp_path / "config.yml"
+    path.write_text(text.replace("/var/lib/ndr-exporter/", f"{tmp_path}/"))
+    result = run_exporter(["--config.file", str(path), "--config.check"])
+    assert (result.returncode, result.stderr) == (0, "")
     path.write_text(text)
-    assert run_exporter(["--config.file", str(path), "--config.check"]).returncode == 0
+    result = run_exporter(["--config.file", str(path), "--config.check"])
+    assert (result.returncode, result.stderr) == (2, "ndr-exporter: state_file: the folder /var/lib/ndr-exporter "
+                                                     "does not exist; create it, writable by the exporter's user\n")
 
 
 def test_kubectl_kustomize_renders() -> None:

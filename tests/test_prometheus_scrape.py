@@ -3,6 +3,8 @@ PromQL over Prometheus' HTTP API gives the exact counts per code. promtool check
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Callable
 
@@ -45,6 +47,8 @@ def assert_bounded_labels(samples: dict, sources: set[str]) -> None:
             assert "@" not in value and "[" not in value, (name, label, value)
             if label == "code":
                 assert code.match(value), value
+            elif label == "path":   # a file the configured path or glob matched, not text from a log
+                assert os.path.isabs(value) and os.path.isfile(value), value
             else:
                 assert value in allowed[label], (name, label, value)
 
