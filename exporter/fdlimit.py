@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import resource
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ndr_exporter.fdlimit")
 
 
 def raise_open_files_limit() -> int:
