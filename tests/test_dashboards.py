@@ -33,6 +33,7 @@ CORPUS_POSTFIX = CORPUS / "fail2ban" / "postfix"
 # dashboards/build.py, loaded under its own name (a pip package called `build` may be installed)
 _spec = importlib.util.spec_from_file_location("ndr_dashboards_build", DASHBOARDS / "build.py")
 build = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = build   # dataclasses look their module up there
 _spec.loader.exec_module(build)
 
 PANEL_TYPES = {"timeseries", "table", "heatmap", "stat", "bargauge", "row"}
