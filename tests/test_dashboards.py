@@ -434,3 +434,61 @@ def test_sdk_round_trip_notices_an_unknown_field():
     ours["panels"][1]["fieldConfig"]["defaults"]["unitt"] = "ops"  # a misspelt field config key
     theirs = json.loads(json.dumps(sdk_dashboard.Dashboard.from_json(ours), cls=JSONEncoder))
     assert _dropped(ours, theirs) == ["panels[1]/fieldConfig/defaults/unitt", "panels[1]/options/textMod"]
+
+
+# --- the compose example -------------------------------------------------------------------------
+
+COMPOSE = REPO / "examples" / "compose"
+
+
+def compose_services() -> dict[str, Any]:
+    return yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())["services"]
+
+
+def test_compose_publishes_on_loopback_only():
+    for name, service in compose_services().items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond this host"
+
+
+def test_compose_grafana_mounts_the_dashboards_only():
+    grafana = compose_services()["grafana"]
+    mounts = [v.split(":")[:2] for v in grafana["volumes"]]
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "ndr-dashboards.yml").read_text())["providers"][0]
+    in_provider = {src for src, dst in mounts if dst.startswith(provider["options"]["path"] + "/")}
+    assert in_provider == {f"../../dashboards/{name}" for name in DASHBOARD_FILES}
+    assert "../../dashboards" not in {src for src, _ in mounts}, "the whole folder would load the alert JSON as a dashboard"
+    assert not any("alerting" in src or "alerting" in dst for src, dst in mounts), \
+        "Grafana-managed alerts would send every alert a second time beside Prometheus and Alertmanager"
+
+
+def test_compose_grafana_password_is_a_secret():
+    doc = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())
+    env = doc["services"]["grafana"]["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert doc["services"]["grafana"]["secrets"] == ["grafana_admin_password"]
+    secret_file = doc["secrets"]["grafana_admin_password"]["file"]
+    assert secret_file == "./grafana-admin-password"
+    assert "grafana-admin-password" in (COMPOSE / ".gitignore").read_text().split()
+    assert "admin/admin" not in (COMPOSE / "docker-compose.yml").read_text()
+
+
+def test_compose_alerts_take_one_path_and_the_port_is_19798(tmp_path: Path):
+    prom = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
+    config = yaml.safe_load((COMPOSE / "config.yml").read_text())
+    assert config["web"]["listen_address"] == ":19798"
+    (job,) = prom["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["ndr-exporter:19798"]
+    assert compose_services()["ndr-exporter"]["ports"] == ["127.0.0.1:19798:19798"]
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    # Prometheus loads every rule file of the repository (recording, baselines, alerts)
+    assert prom["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert "../../dashboards/rules:/etc/prometheus/rules:ro" in compose_services()["prometheus"]["volumes"]
+    # the real promtool accepts the configuration, with the rule files where the mount puts them
+    prom["rule_files"] = [str(p) for p in sorted((DASHBOARDS / "rules").glob("*.yml"))]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom))
+    result = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 14 rules found" in result.stdout
