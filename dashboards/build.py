@@ -421,7 +421,10 @@ class ParamsError(ValueError):
 
 
 def load_params(path: Path = PARAMS_PATH) -> Params:
-    doc = yaml.safe_load(path.read_text())
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ParamsError(f"{path}: cannot read it: {err}") from None
     if not isinstance(doc, dict):
         raise ParamsError(f"{path.name}: not a mapping")
     for key in ("selector", "runbook_base_url", "alerts"):

@@ -282,3 +282,10 @@ def test_build_exits_2_on_bad_params(tmp_path: Path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr == "dashboards/build.py: params.yml: alerts.NdrLogStale.age_seconds: a positive number\n"
+
+
+def test_build_exits_2_on_a_missing_params_file(tmp_path: Path):
+    result = subprocess.run([sys.executable, str(REPO / "dashboards" / "build.py"), "--params",
+                             str(tmp_path / "none.yml")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"dashboards/build.py: {tmp_path / 'none.yml'}: cannot read it: ")
