@@ -770,8 +770,8 @@ def rule_yaml(rule: Rule) -> str:
 def rule_file(header: str, groups: list[tuple[str, list[Rule]]]) -> str:
     text = GENERATED + "".join(f"# {line}\n" if line else "#\n" for line in header.strip("\n").split("\n"))
     text += "groups:\n"
-    for name, rules in groups:
-        text += f"  - name: {name}\n    rules:\n" + "\n".join(rule_yaml(r) for r in rules)
+    text += "\n".join(f"  - name: {name}\n    rules:\n" + "\n".join(rule_yaml(r) for r in rules)
+                      for name, rules in groups)
     return text
 
 
