@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""Write the Grafana dashboards and the Grafana-managed alert rules of ndr-exporter.
+"""Write the ndr-exporter rules and dashboards from one table and one parameter file.
 
     python3 dashboards/build.py          # rewrite the generated files
     python3 dashboards/build.py --check  # exit 1 if a generated file is out of date
+    python3 dashboards/build.py --params FILE   # another parameter file (exit 2 naming a bad field)
 
-Generated (do not edit by hand; edit this script or the Prometheus rules and run it again):
-  dashboards/overview.json                                   the overview dashboard
-  dashboards/code-drilldown.json                             one status code in detail
-  dashboards/grafana/provisioning/alerting/ndr-alerts.json   the alerts of rules/ndr-alerts.yml
-                                                             as Grafana-managed alert rules
+The numbers a team tunes (the selector of the exporter's series, every threshold, severity and
+`for`, the runbook base URL) are in dashboards/params.yml, each once. What the rules compute
+(the recording rules, and each alert's kind, codes and texts) is the table in this script.
+From the two it writes (do not edit these by hand):
+  dashboards/rules/ndr-recording.yml      fleet rates, and the 15- and 30-minute increases per server
+  dashboards/rules/ndr-baselines.yml      the same windows a day and a week before, and their larger
+  dashboards/rules/ndr-alerts.yml         the alerts, each a short expression over the two above
+  dashboards/grafana/provisioning/alerting/ndr-alerts.json   the same alerts as Grafana-managed rules
+  dashboards/overview.json                the overview dashboard
+  dashboards/code-drilldown.json          one status code in detail
 
-The Prometheus rule files in dashboards/rules/ are the source of truth for the alerts: each
-Grafana rule runs the same PromQL, with the same `for`, labels and annotations, against the
-Prometheus data source whose uid is DATASOURCE_UID (set by the provisioned data source in
-grafana/provisioning/datasources/ndr-prometheus.yml).
+Pipeline place: none at run time; this is the monitoring side of the exporter's metrics contract
+(docs/metrics.md). The promtool unit tests in dashboards/rules/tests/ check the rules it writes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,11 @@ import yaml
 HERE = Path(__file__).resolve().parent
 OVERVIEW_PATH = HERE / "overview.json"
 DRILLDOWN_PATH = HERE / "code-drilldown.json"
-ALERT_RULES_PATH = HERE / "rules" / "ndr-alerts.yml"
+PARAMS_PATH = HERE / "params.yml"
+RULES_DIR = HERE / "rules"
+RECORDING_PATH = RULES_DIR / "ndr-recording.yml"
+BASELINES_PATH = RULES_DIR / "ndr-baselines.yml"
+ALERT_RULES_PATH = RULES_DIR / "ndr-alerts.yml"
 GRAFANA_ALERTS_PATH = HERE / "grafana" / "provisioning" / "alerting" / "ndr-alerts.json"
 
 OVERVIEW_UID = "ndr-overview"
@@ -162,6 +172,14 @@ def query_variable(name: str, label: str, query: str, multi: bool = True, match_
             "allValue": ".*" if multi and match_all else None, "current": {}, "options": []}
 
 
+def exporter_variables(params: Params) -> list[dict[str, Any]]:
+    """The job and instance variables: only the targets the parameter file's selector picks."""
+    sel = params.selector
+    return [query_variable("job", "Job", f"label_values(ndr_exporter_build_info{{{sel}}}, job)", match_all=False),
+            query_variable("instance", "Instance",
+                           f'label_values(ndr_exporter_build_info{{{sel}, job=~"$job"}}, instance)', match_all=False)]
+
+
 def dashboard(uid: str, title: str, description: str, variables: list[dict[str, Any]], board: Board,
               links: list[dict[str, Any]]) -> dict[str, Any]:
     return {
@@ -181,7 +199,7 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict[str, 
 
 # --- the overview -------------------------------------------------------------------------
 
-def overview() -> dict[str, Any]:
+def overview(params: Params) -> dict[str, Any]:
     base = 'job=~"$job", instance=~"$instance", mta=~"$mta"'
     sel = base + ', class=~"$class", code=~"$code"'
     rate = f"rate(ndr_status_codes_total{{{sel}}}[$__rate_interval])"
@@ -308,9 +326,7 @@ def overview() -> dict[str, Any]:
 
     variables = [
         datasource_variable(),
-        query_variable("job", "Job", "label_values(ndr_exporter_build_info, job)", match_all=False),
-        query_variable("instance", "Instance", 'label_values(ndr_exporter_build_info{job=~"$job"}, instance)',
-                       match_all=False),
+        *exporter_variables(params),
         query_variable("mta", "MTA", 'label_values(ndr_status_codes_total{job=~"$job", instance=~"$instance"}, mta)'),
         query_variable("class", "Class", 'label_values(ndr_status_codes_total{job=~"$job", instance=~"$instance", '
                                          'mta=~"$mta"}, class)'),
@@ -318,7 +334,7 @@ def overview() -> dict[str, Any]:
                                        'mta=~"$mta", class=~"$class"}, code)'),
     ]
     links = [{"title": "Code drill-down", "type": "link", "url": f"/d/{DRILLDOWN_UID}/ndr-code-drill-down",
-              "icon": "dashboard", "keepTime": True, "includeVars": False, "targetBlank": False,
+              "icon": "dashboard", "keepTime": True, "includeVars": True, "targetBlank": False,
               "tooltip": "One status code in detail", "asDropdown": False, "tags": []}]
     return dashboard(OVERVIEW_UID, "NDR exporter / Overview",
                      "SMTP status codes found in mail-server logs by ndr-exporter: outcomes, codes and what they "
@@ -327,7 +343,7 @@ def overview() -> dict[str, Any]:
 
 # --- the code drill-down ------------------------------------------------------------------
 
-def drilldown() -> dict[str, Any]:
+def drilldown(params: Params) -> dict[str, Any]:
     sel = 'job=~"$job", instance=~"$instance", code="$code"'
     rate = f"rate(ndr_status_codes_total{{{sel}}}[$__rate_interval])"
     b = Board()
@@ -371,18 +387,432 @@ def drilldown() -> dict[str, Any]:
 
     variables = [
         datasource_variable(),
-        query_variable("job", "Job", "label_values(ndr_exporter_build_info, job)", match_all=False),
-        query_variable("instance", "Instance", 'label_values(ndr_exporter_build_info{job=~"$job"}, instance)',
-                       match_all=False),
+        *exporter_variables(params),
         query_variable("code", "Code", 'label_values(ndr_status_codes_total{job=~"$job", instance=~"$instance"}, code)',
                        multi=False),
     ]
     links = [{"title": "Overview", "type": "link", "url": f"/d/{OVERVIEW_UID}/ndr-exporter-overview",
-              "icon": "dashboard", "keepTime": True, "includeVars": False, "targetBlank": False,
+              "icon": "dashboard", "keepTime": True, "includeVars": True, "targetBlank": False,
               "tooltip": "All codes", "asDropdown": False, "tags": []}]
     return dashboard(DRILLDOWN_UID, "NDR exporter / Code drill-down",
                      "One SMTP status code: its meaning, class and subject, where it comes from, and its alerts.",
                      variables, b, links)
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+ALERT_KEYS = {"severity", "for"}
+SEVERITIES = ("warning", "critical")
+
+
+@dataclass(frozen=True)
+class Params:
+    """dashboards/params.yml, checked."""
+    selector: str
+    runbook_base_url: str
+    alerts: dict[str, dict[str, Any]]
+
+    def of(self, alert: str) -> dict[str, Any]:
+        return self.alerts[alert]
+
+
+class ParamsError(ValueError):
+    """A missing or unusable field in the parameter file; the message names it."""
+
+
+def load_params(path: Path = PARAMS_PATH) -> Params:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ParamsError(f"{path}: cannot read it: {err}") from None
+    if not isinstance(doc, dict):
+        raise ParamsError(f"{path.name}: not a mapping")
+    for key in ("selector", "runbook_base_url", "alerts"):
+        if key not in doc:
+            raise ParamsError(f"{path.name}: {key}: missing")
+    selector = str(doc["selector"]).strip()
+    if not selector or "{" in selector or "}" in selector:
+        raise ParamsError(f"{path.name}: selector: label matchers without braces, such as job=\"ndr-exporter\"")
+    alerts = doc["alerts"]
+    names = {a.name for a in ALERTS}
+    if set(alerts) != names:
+        missing, unknown = sorted(names - set(alerts)), sorted(set(alerts) - names)
+        raise ParamsError(f"{path.name}: alerts: missing {missing}, unknown {unknown}")
+    for alert in ALERTS:
+        values = alerts[alert.name]
+        wanted = ALERT_KEYS | set(alert.thresholds)
+        if set(values) != wanted:
+            raise ParamsError(f"{path.name}: alerts.{alert.name}: wants exactly {sorted(wanted)}, has {sorted(values)}")
+        if values["severity"] not in SEVERITIES:
+            raise ParamsError(f"{path.name}: alerts.{alert.name}.severity: one of {', '.join(SEVERITIES)}")
+        if not re.fullmatch(r"(\d+[smhdw])+", str(values["for"])):
+            raise ParamsError(f"{path.name}: alerts.{alert.name}.for: a duration such as 10m")
+        for key in alert.thresholds:
+            if not isinstance(values[key], (int, float)) or isinstance(values[key], bool) or values[key] <= 0:
+                raise ParamsError(f"{path.name}: alerts.{alert.name}.{key}: a positive number")
+    return Params(selector, str(doc["runbook_base_url"]).rstrip("#"), alerts)
+
+
+# --- recorded series ----------------------------------------------------------------------
+# Names follow level:metric:operation. The raw counters are read only here (through the
+# selector); the alerts read only recorded series. `sum without (...)` keeps job, instance and any
+# target or external labels (cluster, env, ...).
+
+INC = "instance_code_outcome:ndr_status_codes:increase15m"          # per server, code and outcome
+MEANING = "instance_code:ndr_status_codes_meaning:group"            # one meaning per server and code
+ATTEMPTS_INC = "instance:ndr_status_codes_attempts:increase15m"     # delivery attempts per server
+SHARE = "instance_outcome:ndr_status_codes_attempts:ratio15m"       # each outcome's share of them
+LINES = "instance_source:ndr_exporter_matched_lines:increase30m"    # status lines read per source
+ATTEMPT_OUTCOMES = "delivered|deferred|bounced|expired"
+INC_DROP = "mta, provider, class, subject, meaning"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One recording or alerting rule, with the comment written above it."""
+    comment: str
+    expr: str
+    record: str = ""
+    alert: str = ""
+    for_: str = ""
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+def fleet_rules(sel: str) -> list[Rule]:
+    """Fleet-wide 5-minute rates without the instance label (for dashboards and federation)."""
+    raw = f"rate(ndr_status_codes_total{{{sel}}}[5m])"
+    attempts = f'sum without (outcome) (outcome:ndr_status_codes:rate5m{{outcome=~"{ATTEMPT_OUTCOMES}"}})'
+
+    def share(outcome: str) -> str:
+        return (f'(\n  sum without (outcome) (outcome:ndr_status_codes:rate5m{{outcome="{outcome}"}})\n'
+                f"  or {attempts} * 0\n)\n/\n({attempts} > 0)")
+
+    return [
+        Rule("Per code and outcome; class, subject and meaning follow from the code.",
+             f"sum without (instance, mta, provider) ({raw})", "code_outcome:ndr_status_codes:rate5m"),
+        Rule("Per code, all outcomes together.",
+             f"sum without (instance, mta, provider, outcome) ({raw})", "code:ndr_status_codes:rate5m"),
+        Rule("Per class (success, transient, permanent).",
+             f"sum without (instance, mta, provider, outcome, code, subject, meaning) ({raw})",
+             "class:ndr_status_codes:rate5m"),
+        Rule("Per class and subject (addressing, mailbox, mail_system, ...).",
+             f"sum without (instance, mta, provider, outcome, code, meaning) ({raw})",
+             "class_subject:ndr_status_codes:rate5m"),
+        Rule("Per outcome (delivered, deferred, bounced, expired, rejected).",
+             f"sum without (instance, mta, provider, code, class, subject, meaning) ({raw})",
+             "outcome:ndr_status_codes:rate5m"),
+        Rule("Per MTA software and outcome.",
+             f"sum without (instance, provider, code, class, subject, meaning) ({raw})",
+             "mta_outcome:ndr_status_codes:rate5m"),
+        Rule("Per remote mailbox provider and outcome.",
+             f"sum without (instance, mta, code, class, subject, meaning) ({raw})",
+             "provider_outcome:ndr_status_codes:rate5m"),
+        Rule("Share of delivery attempts that were deferred (0 when none were); absent without attempts.",
+             share("deferred"), "job:ndr_status_codes_deferred:ratio_rate5m"),
+        Rule("Share of delivery attempts that bounced (0 when none did); absent without attempts.",
+             share("bounced"), "job:ndr_status_codes_bounced:ratio_rate5m"),
+        Rule("The exporter's own work: log lines per result (matched, ignored, unparsed, oversized).",
+             f"sum without (instance, source) (rate(ndr_exporter_lines_total{{{sel}}}[5m]))",
+             "result:ndr_exporter_lines:rate5m"),
+    ]
+
+
+def share_of_attempts(increase: str) -> str:
+    """Each outcome's share of the delivery attempts in a recorded per-code increase; absent without attempts."""
+    att = f'{increase}{{outcome=~"{ATTEMPT_OUTCOMES}"}}'
+    return (f"sum without (code) ({att})\n"
+            f"  / ignoring (outcome) group_left ()\n"
+            f"(sum without (code, outcome) ({att}) > 0)")
+
+
+def window_rules(sel: str) -> list[Rule]:
+    """The windows the alerts compare: now."""
+    return [
+        Rule("Status lines in the last 15 minutes per server, code and outcome.",
+             f"sum without ({INC_DROP}) (increase(ndr_status_codes_total{{{sel}}}[15m]))", INC),
+        Rule("The meaning of each code on each server (one, where a vendor gives a code two), for alert texts.",
+             f"topk without (meaning) (1, group without (mta, provider, outcome, class, subject) "
+             f"(ndr_status_codes_total{{{sel}}}))", MEANING),
+        Rule("Delivery attempts (delivered, deferred, bounced, expired) in the last 15 minutes per server.",
+             f'sum without (code, outcome) ({INC}{{outcome=~"{ATTEMPT_OUTCOMES}"}})', ATTEMPTS_INC),
+        Rule("Each outcome's share of the delivery attempts in the last 15 minutes; absent without attempts.",
+             share_of_attempts(INC), SHARE),
+        Rule("Status lines read in the last 30 minutes per source.",
+             f'sum without (result) (increase(ndr_exporter_lines_total{{{sel}, result="matched"}}[30m]))', LINES),
+    ]
+
+
+def larger(a: str, b: str) -> str:
+    """The larger of two recorded series per label set, or whichever exists."""
+    return f"{a} > {b}\nor {b}\nor {a}"
+
+
+def baseline_rules(sel: str) -> list[Rule]:
+    """The same windows a day and a week before, and their larger: the baselines of the alerts.
+
+    Each day or week before reads the recorded series with `offset`; where that does not exist yet
+    (the first day or week after these rules are loaded) it falls back to the raw counter, which
+    Prometheus may hold for longer."""
+    rules = []
+    for ago, word in (("1d", "a day"), ("1w", "a week")):
+        rules.append(Rule(
+            f"The same 15 minutes {word} before: recorded, or from the raw counter while no recording is {ago} old.",
+            f"{INC} offset {ago}\nor\nsum without ({INC_DROP}) (increase(ndr_status_codes_total{{{sel}}}[15m] offset {ago}))",
+            f"{INC}_{ago}"))
+    rules.append(Rule("The baseline of the surge alerts: the larger of a day and a week before, 0 where neither exists.",
+                      larger(f"{INC}_1d", f"{INC}_1w") + f"\nor {INC} * 0", f"{INC}_baseline"))
+    for ago, word in (("1d", "a day"), ("1w", "a week")):
+        rules.append(Rule(f"Each outcome's share of the delivery attempts in the same 15 minutes {word} before.",
+                          share_of_attempts(f"{INC}_{ago}"), f"{SHARE}_{ago}"))
+    rules.append(Rule("The baseline of the ratio alerts: the larger share of a day and a week before, 0 where neither exists.",
+                      larger(f"{SHARE}_1d", f"{SHARE}_1w") + f"\nor {SHARE} * 0", f"{SHARE}_baseline"))
+    for ago, word in (("1d", "a day"), ("1w", "a week")):
+        rules.append(Rule(
+            f"Status lines read in the same 30 minutes {word} before: recorded, or from the raw counter.",
+            f"{LINES} offset {ago}\nor\nsum without (result) "
+            f'(increase(ndr_exporter_lines_total{{{sel}, result="matched"}}[30m] offset {ago}))',
+            f"{LINES}_{ago}"))
+    rules.append(Rule("The baseline of NdrLogQuiet: the larger of a day and a week before (absent where neither exists).",
+                      larger(f"{LINES}_1d", f"{LINES}_1w"), f"{LINES}_baseline"))
+    return rules
+
+
+# --- the alerts -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of the table: its kind decides its expression and the thresholds it takes."""
+    name: str
+    kind: str                   # code_surge, ratio, log_quiet, log_stale, exporter_down, exporter_absent,
+                                # checkpoint_failing
+    summary: str
+    comment: str
+    codes: tuple[str, ...] = ()  # code_surge: label matchers over the recorded increases, or-ed
+    outcome: str = ""            # ratio: the outcome whose share counts
+    subject: str = ""            # code_surge and ratio: the words of the description
+
+    @property
+    def thresholds(self) -> tuple[str, ...]:
+        return {"code_surge": ("floor", "multiple"), "ratio": ("ratio", "attempts", "multiple"),
+                "log_quiet": ("baseline_floor",), "log_stale": ("age_seconds",)}.get(self.kind, ())
+
+    @property
+    def about_a_code(self) -> bool:
+        """An alert per code (it carries a code label): Grafana links it to the code drill-down."""
+        return self.kind == "code_surge"
+
+
+ALERTS: tuple[Alert, ...] = (
+    Alert("NdrQueueExpirySurge", "code_surge",
+          "Messages expiring in the queue on {{ $labels.instance }} (code {{ $labels.code }}: {{ $labels.meaning }})",
+          "4.4.7: messages that stayed queued past the queue lifetime and were returned.",
+          codes=('code="4.4.7"',)),
+    Alert("NdrMailLoop", "code_surge",
+          "Mail loop on {{ $labels.instance }} (code {{ $labels.code }}: {{ $labels.meaning }})",
+          "Loops: 5.4.6 routing loop, 5.4.8 (Exchange) message sent to itself, 4.4.6 too many hops, "
+          "5.4.14 (Microsoft) hop count exceeded.",
+          codes=('code=~"5[.]4[.]6|5[.]4[.]8|4[.]4[.]6|5[.]4[.]14"',)),
+    Alert("NdrRelayDenied", "code_surge",
+          "Relay or delivery denials on {{ $labels.instance }} (code {{ $labels.code }}: {{ $labels.meaning }})",
+          "5.7.1: delivery not authorized, relay denied (sent or received).",
+          codes=('code="5.7.1"',)),
+    Alert("NdrPolicyDenialSurge", "code_surge",
+          "Policy denials on {{ $labels.instance }} (code {{ $labels.code }}: {{ $labels.meaning }})",
+          "The rest of the 5.7.x security and policy family: everything but 5.7.1 (NdrRelayDenied), "
+          "5.7.8 and 5.7.0 rejected here (NdrAuthFailureSurge).",
+          codes=('code=~"5[.]7[.][0-9]+", code!~"5[.]7[.][018]"', 'code="5.7.0", outcome!="rejected"')),
+    Alert("NdrAuthFailureSurge", "code_surge",
+          "Authentication failures on {{ $labels.instance }} (code {{ $labels.code }}: {{ $labels.meaning }})",
+          "Authentication failures: 5.7.8 (credentials invalid, any outcome) and 5.7.0 refused while "
+          "receiving (on a submission service, a failed or missing SMTP AUTH).",
+          codes=('code="5.7.8"', 'code="5.7.0", outcome="rejected"')),
+    Alert("NdrMailSystemFull", "code_surge",
+          "Mail system full on {{ $labels.instance }} (code {{ $labels.code }}: {{ $labels.meaning }})",
+          "Storage: 4.3.1 and 5.3.3, the mail system (queue or spool disk) is full.",
+          codes=('code=~"4[.]3[.]1|5[.]3[.]3"',)),
+    Alert("NdrMailboxFullSurge", "code_surge",
+          "Mailboxes full on {{ $labels.instance }} (code {{ $labels.code }}: {{ $labels.meaning }})",
+          "Storage: 4.2.2 and 5.2.2, mailboxes over quota.",
+          codes=('code=~"4[.]2[.]2|5[.]2[.]2"',)),
+    Alert("NdrDeferralRatioHigh", "ratio", "High deferral ratio on {{ $labels.instance }}",
+          "Share of delivery attempts (delivered, deferred, bounced, expired) that were deferred.",
+          outcome="deferred", subject="were deferred"),
+    Alert("NdrBounceRatioHigh", "ratio", "High bounce ratio on {{ $labels.instance }}",
+          "Share of delivery attempts that bounced.", outcome="bounced", subject="bounced"),
+    Alert("NdrLogQuiet", "log_quiet", "Log {{ $labels.source }} went quiet on {{ $labels.instance }}",
+          "No status line read from a source for 30m, though the same 30m a day or a week before had some. "
+          "Counts lines, so it does not depend on the log's clock or time zone."),
+    Alert("NdrLogStale", "log_stale",
+          "No status event from {{ $labels.source }} on {{ $labels.instance }} for over a day",
+          "The newest status event a source logged is too old (by the log's own timestamps)."),
+    Alert("NdrExporterDown", "exporter_down", "ndr-exporter on {{ $labels.instance }} is down",
+          "The scrape of ndr-exporter fails."),
+    Alert("NdrExporterAbsent", "exporter_absent", "No ndr-exporter target is scraped",
+          "No ndr-exporter target at all (service discovery lost it, or the job was renamed)."),
+    Alert("NdrCheckpointFailing", "checkpoint_failing",
+          "ndr-exporter on {{ $labels.instance }} cannot write its checkpoint",
+          "Checkpoint writes failed in the last 15 minutes and none succeeded: the counts go on, but a "
+          "restart would count again what was read since the last checkpoint."),
+)
+
+DURATION_WORDS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+
+
+def in_words(duration: str) -> str:
+    """10m -> 10 minutes, 1h30m -> 1 hour 30 minutes."""
+    parts = re.findall(r"(\d+)([smhdw])", duration)
+    return " ".join(f"{n} {DURATION_WORDS[u]}{'' if n == '1' else 's'}" for n, u in parts)
+
+
+def times(multiple: float) -> str:
+    return "twice" if multiple == 2 else f"{multiple:g} times"
+
+
+def alert_expr(alert: Alert, p: dict[str, Any], sel: str) -> str:
+    """The alert's PromQL, over the recorded series (the raw metrics only where none is recorded)."""
+    if alert.kind == "code_surge":
+        def over(name: str) -> str:
+            return "sum without (outcome) (" + " or ".join(f"{name}{{{m}}}" for m in alert.codes) + ")"
+        return (f"(\n  {over(INC)}\n    > {p['multiple']:g} * {over(INC + '_baseline')}\n    >= {p['floor']:g}\n)\n"
+                f"* ignoring (meaning) group_left (meaning) {MEANING}")
+    if alert.kind == "ratio":
+        return (f'sum without (outcome) (\n  {SHARE}{{outcome="{alert.outcome}"}}\n'
+                f"    > {p['multiple']:g} * {SHARE}_baseline\n    >= {p['ratio']:g}\n)\n"
+                f"and {ATTEMPTS_INC} >= {p['attempts']:g}")
+    if alert.kind == "log_quiet":
+        return f"{LINES} == 0\nand {LINES}_baseline >= {p['baseline_floor']:g}"
+    if alert.kind == "log_stale":
+        return f"time() - ndr_exporter_last_event_timestamp_seconds{{{sel}}} > {p['age_seconds']:g}"
+    if alert.kind == "exporter_down":
+        return f"up{{{sel}}} == 0"
+    if alert.kind == "exporter_absent":
+        return f"absent(up{{{sel}}})"
+    if alert.kind == "checkpoint_failing":
+        return (f"increase(ndr_exporter_checkpoint_failures_total{{{sel}}}[15m]) > 0\n"
+                f"unless time() - ndr_exporter_checkpoint_last_success_timestamp_seconds{{{sel}}} < 900")
+    raise ValueError(f"{alert.name}: unknown kind {alert.kind}")
+
+
+def alert_description(alert: Alert, p: dict[str, Any], sel: str) -> str:
+    if alert.kind == "code_surge":
+        return ("{{ $value | humanize }} status lines with code {{ $labels.code }} ({{ $labels.meaning }}) on "
+                f"{{{{ $labels.instance }}}} in the last 15 minutes: at least {p['floor']:g} and more than "
+                f"{times(p['multiple'])} the same 15 minutes a day or a week before.")
+    if alert.kind == "ratio":
+        return (f"{{{{ $value | humanizePercentage }}}} of the delivery attempts on {{{{ $labels.instance }}}} in the "
+                f"last 15 minutes {alert.subject}: at least {p['ratio'] * 100:g}% and more than "
+                f"{times(p['multiple'])} the share in the same 15 minutes a day or a week before.")
+    if alert.kind == "log_quiet":
+        return ("No status lines were read from {{ $labels.source }} on {{ $labels.instance }} in the last 30 "
+                f"minutes, though the same 30 minutes a day or a week before had at least {p['baseline_floor']:g}.")
+    if alert.kind == "log_stale":
+        return ("The newest status event read from {{ $labels.source }} on {{ $labels.instance }} is "
+                "{{ $value | humanizeDuration }} old.")
+    if alert.kind == "exporter_down":
+        return ("Prometheus has failed to scrape ndr-exporter on {{ $labels.instance }} for "
+                f"{in_words(p['for'])}; its status-code counts are not being recorded.")
+    if alert.kind == "exporter_absent":
+        return f"Prometheus has had no target matching {{{sel}}} for {in_words(p['for'])}."
+    if alert.kind == "checkpoint_failing":
+        return ("Writing the checkpoint (state file) of ndr-exporter on {{ $labels.instance }} failed in the last "
+                "15 minutes, with no success since: a restart would count again what was read since the last "
+                "checkpoint written.")
+    raise ValueError(f"{alert.name}: unknown kind {alert.kind}")
+
+
+def runbook_anchor(name: str) -> str:
+    """The anchor of an alert's section in docs/runbooks.md (a heading that is the alert's name)."""
+    return name.lower()
+
+
+def alert_rules(params: Params) -> list[Rule]:
+    rules = []
+    for alert in ALERTS:
+        p = params.of(alert.name)
+        numbers = ", ".join(f"{k} {p[k]}" for k in alert.thresholds)
+        rules.append(Rule(
+            alert.comment + (f" Parameters: {numbers}; for {p['for']}." if numbers else f" For {p['for']}."),
+            alert_expr(alert, p, params.selector), alert=alert.name, for_=str(p["for"]),
+            labels={"severity": p["severity"]},
+            annotations={"summary": alert.summary, "description": alert_description(alert, p, params.selector),
+                         "runbook_url": f"{params.runbook_base_url}#{runbook_anchor(alert.name)}"}))
+    return rules
+
+
+# --- rule files -----------------------------------------------------------------------------
+
+GENERATED = "# Generated by dashboards/build.py from dashboards/params.yml: edit those, not this file.\n"
+
+
+def quoted(text: str) -> str:
+    """A YAML double-quoted scalar (JSON's string syntax is a subset of it)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def rule_yaml(rule: Rule) -> str:
+    lines = [f"      # {line}" for line in textwrap.wrap(rule.comment, 96)]
+    if rule.record:
+        lines.append(f"      - record: {rule.record}")
+    else:
+        lines.append(f"      - alert: {rule.alert}")
+    lines.append("        expr: |")
+    lines += [f"          {line}" for line in rule.expr.splitlines()]
+    if rule.alert:
+        lines.append(f"        for: {rule.for_}")
+        lines.append("        labels:")
+        lines += [f"          {k}: {v}" for k, v in (rule.labels or {}).items()]
+        lines.append("        annotations:")
+        lines += [f"          {k}: {quoted(v)}" for k, v in (rule.annotations or {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def rule_file(header: str, groups: list[tuple[str, list[Rule]]]) -> str:
+    text = GENERATED + "".join(f"# {line}\n" if line else "#\n" for line in header.strip("\n").split("\n"))
+    text += "groups:\n"
+    text += "\n".join(f"  - name: {name}\n    rules:\n" + "\n".join(rule_yaml(r) for r in rules)
+                      for name, rules in groups)
+    return text
+
+
+RECORDING_HEADER = """\
+Recording rules for ndr-exporter. Load into every Prometheus that scrapes ndr-exporter (or the
+Thanos / Mimir ruler), together with ndr-baselines.yml and ndr-alerts.yml.
+
+ndr-exporter.recording: fleet-wide 5-minute rates without the instance label (dashboards,
+federation). ndr-exporter.windows: the windows the alerts look at now, per server: status lines
+in 15 minutes per code and outcome, delivery attempts and each outcome's share of them, status
+lines read per source in 30 minutes. Delivery attempts are the outcomes delivered, deferred,
+bounced and expired; `rejected` (refused while receiving) is inbound traffic and is left out."""
+
+BASELINES_HEADER = """\
+The baselines of the ndr-exporter alerts: the windows of ndr-recording.yml a day and a week
+before, and the larger of the two. A busy server does not page on its ordinary volume, nor a
+server whose peaks come on the same hour each day or each week.
+
+Each reads the recorded series with `offset`. In the first day (or week) after the rules are
+loaded no recording is that old: it then falls back to the raw counter, which Prometheus may hold
+for longer. Where neither exists (a new server, a code never seen before) the baseline of the
+surge and ratio alerts is 0, and only their floor applies."""
+
+ALERTS_HEADER = """\
+Alerting rules for ndr-exporter: each a short expression over the series of ndr-recording.yml and
+ndr-baselines.yml (load all three). Every threshold, severity and `for` comes from
+dashboards/params.yml; docs/runbooks.md has a section per alert (its runbook_url).
+A surge alert fires where the status lines of its codes in 15 minutes reach a floor AND exceed a
+multiple of the baseline; the baseline of a code seen with several outcomes is the sum of each
+outcome's baseline. The series keep job, instance and the code; the meaning is joined from the
+exporter's labels so that the texts can say what the code means."""
+
+
+def prometheus_rule_files(params: Params) -> dict[Path, str]:
+    sel = params.selector
+    return {
+        RECORDING_PATH: rule_file(RECORDING_HEADER, [("ndr-exporter.recording", fleet_rules(sel)),
+                                                     ("ndr-exporter.windows", window_rules(sel))]),
+        BASELINES_PATH: rule_file(BASELINES_HEADER, [("ndr-exporter.baselines", baseline_rules(sel))]),
+        ALERT_RULES_PATH: rule_file(ALERTS_HEADER, [("ndr-exporter.alerts", alert_rules(params))]),
+    }
 
 
 # --- Grafana-managed alert rules ----------------------------------------------------------
@@ -400,63 +830,69 @@ def rule_uid(name: str) -> str:
     return uid
 
 
-def grafana_alerts() -> dict[str, Any]:
-    source = yaml.safe_load(ALERT_RULES_PATH.read_text())
-    groups = []
-    for group in source["groups"]:
-        rules = []
-        for rule in group["rules"]:
-            if "alert" not in rule:
-                continue
-            rules.append({
-                "uid": rule_uid(rule["alert"]),
-                "title": rule["alert"],
-                "condition": "C",
-                "data": [
-                    # A: the alert's PromQL; it returns a series only while the condition holds
-                    {"refId": "A", "relativeTimeRange": {"from": 600, "to": 0}, "datasourceUid": DATASOURCE_UID,
-                     "model": {"refId": "A", "expr": rule["expr"].strip(), "instant": True, "range": False,
-                               "intervalMs": 60000, "maxDataPoints": 43200,
-                               "datasource": {"type": "prometheus", "uid": DATASOURCE_UID}}},
-                    # B: one number per series
-                    {"refId": "B", "datasourceUid": "__expr__",
-                     "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last",
-                               "settings": {"mode": "dropNN"}, "datasource": {"type": "__expr__", "uid": "__expr__"}}},
-                    # C: every returned series fires (all values are >= 0; the threshold is in A)
-                    {"refId": "C", "datasourceUid": "__expr__",
-                     "model": {"refId": "C", "type": "math", "expression": "$B >= 0",
-                               "datasource": {"type": "__expr__", "uid": "__expr__"}}},
-                ],
-                "noDataState": "OK",
-                "execErrState": "Error",
-                "for": rule["for"],
-                "labels": dict(rule.get("labels", {})),
-                "annotations": {k: grafana_template(v) for k, v in rule["annotations"].items()}
-                | {"__dashboardUid__": DRILLDOWN_UID if "code" in rule["expr"] else OVERVIEW_UID},
-                "isPaused": False,
-            })
-        groups.append({"orgId": 1, "name": group["name"], "folder": ALERT_FOLDER, "interval": ALERT_INTERVAL,
-                       "rules": rules})
-    return {"apiVersion": 1, "groups": groups}
+def grafana_alerts(params: Params) -> dict[str, Any]:
+    """The alerts as Grafana-managed rules: the same PromQL against the provisioned data source
+    (whose Prometheus must load ndr-recording.yml and ndr-baselines.yml, which the PromQL reads)."""
+    by_name = {a.name: a for a in ALERTS}
+    rules = []
+    for rule in alert_rules(params):
+        alert = by_name[rule.alert]
+        rules.append({
+            "uid": rule_uid(rule.alert),
+            "title": rule.alert,
+            "condition": "C",
+            "data": [
+                # A: the alert's PromQL; it returns a series only while the condition holds
+                {"refId": "A", "relativeTimeRange": {"from": 600, "to": 0}, "datasourceUid": DATASOURCE_UID,
+                 "model": {"refId": "A", "expr": rule.expr.strip(), "instant": True, "range": False,
+                           "intervalMs": 60000, "maxDataPoints": 43200,
+                           "datasource": {"type": "prometheus", "uid": DATASOURCE_UID}}},
+                # B: one number per series
+                {"refId": "B", "datasourceUid": "__expr__",
+                 "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last",
+                           "settings": {"mode": "dropNN"}, "datasource": {"type": "__expr__", "uid": "__expr__"}}},
+                # C: every returned series fires (all values are >= 0; the threshold is in A)
+                {"refId": "C", "datasourceUid": "__expr__",
+                 "model": {"refId": "C", "type": "math", "expression": "$B >= 0",
+                           "datasource": {"type": "__expr__", "uid": "__expr__"}}},
+            ],
+            "noDataState": "OK",
+            "execErrState": "Error",
+            "for": rule.for_,
+            "labels": dict(rule.labels or {}),
+            "annotations": {k: grafana_template(v) for k, v in (rule.annotations or {}).items()}
+            | {"__dashboardUid__": DRILLDOWN_UID if alert.about_a_code else OVERVIEW_UID},
+            "isPaused": False,
+        })
+    return {"apiVersion": 1, "groups": [{"orgId": 1, "name": "ndr-exporter.alerts", "folder": ALERT_FOLDER,
+                                         "interval": ALERT_INTERVAL, "rules": rules}]}
 
 
 # --- output -------------------------------------------------------------------------------
 
-def rendered() -> dict[Path, str]:
+def rendered(params: Params | None = None) -> dict[Path, str]:
     """Every generated file and its content."""
+    params = params or load_params()
     return {
-        OVERVIEW_PATH: json.dumps(overview(), indent=2) + "\n",
-        DRILLDOWN_PATH: json.dumps(drilldown(), indent=2) + "\n",
+        **prometheus_rule_files(params),
+        OVERVIEW_PATH: json.dumps(overview(params), indent=2) + "\n",
+        DRILLDOWN_PATH: json.dumps(drilldown(params), indent=2) + "\n",
         # JSON, which Grafana's alerting provisioning reads as well as YAML: a YAML file with a
         # top-level "groups:" looks like a Prometheus rule file to tools that check those.
-        GRAFANA_ALERTS_PATH: json.dumps(grafana_alerts(), indent=2) + "\n",
+        GRAFANA_ALERTS_PATH: json.dumps(grafana_alerts(params), indent=2) + "\n",
     }
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
+    params_path = Path(argv[argv.index("--params") + 1]) if "--params" in argv[:-1] else PARAMS_PATH
+    try:
+        files = rendered(load_params(params_path))
+    except ParamsError as err:
+        print(f"dashboards/build.py: {err}", file=sys.stderr)
+        return 2
     stale = []
-    for path, text in rendered().items():
+    for path, text in files.items():
         current = path.read_text() if path.exists() else None
         if current != text:
             stale.append(path)

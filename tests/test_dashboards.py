@@ -6,7 +6,11 @@
 - every metric a dashboard (or a rule) names is in the exposition of the real exporter process
   following a real log, or is defined by a recording rule, or is made by Prometheus (up, ALERTS);
 - the code table links to the drill-down, with the code;
-- the provisioning YAML parses, and the Grafana-managed alert rules are the Prometheus alerts.
+- the provisioning YAML parses, and the Grafana-managed alert rules are the Prometheus alerts,
+  linked to the code drill-down exactly when the alert is about a code;
+- header links keep the variables; each dashboard loads into grafana-foundation-sdk's typed
+  model (the panels' options, field config and queries decoded by their plugin's type) and comes
+  back out with every field we wrote.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ CORPUS_POSTFIX = CORPUS / "fail2ban" / "postfix"
 # dashboards/build.py, loaded under its own name (a pip package called `build` may be installed)
 _spec = importlib.util.spec_from_file_location("ndr_dashboards_build", DASHBOARDS / "build.py")
 build = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = build   # dataclasses look their module up there
 _spec.loader.exec_module(build)
 
 PANEL_TYPES = {"timeseries", "table", "heatmap", "stat", "bargauge", "row"}
@@ -128,8 +133,11 @@ def prometheus_alerts() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def exposed_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """Sample names the real exporter exposes after following a real log from the beginning."""
-    log = write_mail_log(tmp_path_factory.mktemp("log") / "mail.log")
-    with ExporterProcess(["--source.path", str(log), "--start-at", "beginning"]) as exporter:
+    work = tmp_path_factory.mktemp("log")
+    log = write_mail_log(work / "mail.log")
+    # with a state file, so that the checkpoint health metrics exist
+    with ExporterProcess(["--source.path", str(log), "--start-at", "beginning",
+                          "--state-file", str(work / "state.json")]) as exporter:
         samples = exporter.wait_for_metrics(
             lambda s: any(name == "ndr_exporter_last_event_timestamp_seconds" for name, _ in s)
             and sum(v for (name, labels), v in s.items()
@@ -257,8 +265,22 @@ def test_every_dashboard_metric_is_exposed(name: str, exposed_names: set[str]):
         assert names <= known, f"{names - known} in {expr!r} is not exposed by the exporter"
 
 
+# The checkpoint health metrics are agreed with the exporter side (issue 15 item 2), which adds
+# them on another branch. Until the exporter's source names them they may be missing here; once
+# it does, they must be exposed like every other metric (this tolerance then ends by itself).
+AGREED_NOT_YET_IN_EXPORTER = {"ndr_exporter_checkpoint_failures_total",
+                              "ndr_exporter_checkpoint_last_success_timestamp_seconds"}
+
+
+def pending_metric_names() -> set[str]:
+    """Agreed names that no module of the exporter mentions yet."""
+    source = "\n".join(p.read_text() for p in (REPO / "exporter").rglob("*.py"))
+    stem = {name: name.removesuffix("_total") for name in AGREED_NOT_YET_IN_EXPORTER}
+    return {name for name in AGREED_NOT_YET_IN_EXPORTER if f'"{stem[name]}"' not in source and f'"{name}"' not in source}
+
+
 def test_every_rule_metric_is_exposed(exposed_names: set[str]):
-    known = exposed_names | recorded_names() | PROMETHEUS_MADE
+    known = exposed_names | recorded_names() | PROMETHEUS_MADE | pending_metric_names()
     for path in rule_files():
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
@@ -302,7 +324,7 @@ def test_grafana_alerts_are_the_prometheus_alerts():
     grafana = {r["title"]: r for g in doc["groups"] for r in g["rules"]}
     prometheus = {r["alert"]: r for r in prometheus_alerts()}
     assert set(grafana) == set(prometheus)
-    assert len(prometheus) == 13
+    assert len(prometheus) == 14
     uids = [r["uid"] for r in grafana.values()]
     assert len(uids) == len(set(uids))
     for name, prom in prometheus.items():
@@ -312,7 +334,9 @@ def test_grafana_alerts_are_the_prometheus_alerts():
         assert graf["for"] == prom["for"], name
         assert graf["labels"] == prom["labels"], name
         assert set(graf["annotations"]) == set(prom["annotations"]) | {"__dashboardUid__"}, name
-        assert graf["annotations"]["__dashboardUid__"] in (build.OVERVIEW_UID, build.DRILLDOWN_UID)
+        # an alert per code (a code label in what it returns) links to the code drill-down
+        per_code = "group_left (meaning)" in prom["expr"]   # it keeps the code label and joins the meaning
+        assert graf["annotations"]["__dashboardUid__"] == (build.DRILLDOWN_UID if per_code else build.OVERVIEW_UID), name
         for text in graf["annotations"].values():
             assert "$value " not in text and "$value}" not in text, name   # Grafana uses $values.B
         assert graf["noDataState"] == "OK", name
@@ -322,3 +346,149 @@ def test_grafana_template_translation():
     assert build.grafana_template("{{ $value | humanize }} lines") == "{{ humanize $values.B.Value }} lines"
     assert build.grafana_template("{{ $value | humanizePercentage }}") == "{{ humanizePercentage $values.B.Value }}"
     assert build.grafana_template("{{ $labels.code }}") == "{{ $labels.code }}"
+
+
+def test_alerts_link_to_the_drilldown_only_when_about_a_code():
+    # the ratio alerts read ndr_status_codes series but are per server, not per code
+    doc = json.loads((PROVISIONING / "alerting" / "ndr-alerts.json").read_text())
+    links = {r["title"]: r["annotations"]["__dashboardUid__"] for g in doc["groups"] for r in g["rules"]}
+    per_code = {"NdrQueueExpirySurge", "NdrMailLoop", "NdrRelayDenied", "NdrPolicyDenialSurge",
+                "NdrAuthFailureSurge", "NdrMailSystemFull", "NdrMailboxFullSurge"}
+    assert {n for n, uid in links.items() if uid == build.DRILLDOWN_UID} == per_code
+    assert links["NdrDeferralRatioHigh"] == links["NdrBounceRatioHigh"] == build.OVERVIEW_UID
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_header_links_keep_the_variables(name: str):
+    links = load(name)["links"]
+    assert links
+    for link in links:
+        assert link["includeVars"] is True and link["keepTime"] is True, link["title"]
+
+
+# --- grafana-foundation-sdk ----------------------------------------------------------------------
+
+# Fields Grafana reads that the SDK's dashboard model (generated from Grafana's schema) does not
+# carry, so they cannot survive a round trip through it; null values are dropped too.
+SDK_UNMODELLED = {
+    "annotations/list/builtIn",           # Grafana's own "Annotations & Alerts" entry
+    "templating/list/definition",         # the query text Grafana shows in the variable editor
+    "panels/options/tooltip/mode",        # heatmap tooltip mode (Grafana 11; the SDK's heatmap has none)
+}
+
+
+def _dropped(ours: Any, theirs: Any, path: str = "") -> list[str]:
+    """Paths of fields in ours that the round trip lost or changed."""
+    if isinstance(ours, dict):
+        lost = []
+        for key, value in ours.items():
+            where = f"{path}/{key}".lstrip("/")
+            if value is None or re.sub(r"\[\d+\]", "", where) in SDK_UNMODELLED:
+                continue
+            if not isinstance(theirs, dict) or key not in theirs:
+                lost.append(where)
+            else:
+                lost += _dropped(value, theirs[key], where)
+        return lost
+    if isinstance(ours, list):
+        if not isinstance(theirs, list) or len(ours) != len(theirs):
+            return [path]
+        return [p for i, (a, b) in enumerate(zip(ours, theirs)) for p in _dropped(a, b, f"{path}[{i}]")]
+    return [] if ours == theirs else [f"{path}: {ours!r} became {theirs!r}"]
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_dashboard_loads_into_the_sdk_typed_model(name: str):
+    sdk = pytest.importorskip("grafana_foundation_sdk", reason="pip install grafana-foundation-sdk (test extras)")
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.cog.plugins import register_default_plugins
+    from grafana_foundation_sdk.models import dashboard as sdk_dashboard, prometheus as sdk_prometheus
+    from grafana_foundation_sdk.models import bargauge, heatmap, stat, table, timeseries
+    assert sdk
+    register_default_plugins()
+    ours = load(name)
+    model = sdk_dashboard.Dashboard.from_json(ours)
+    # each panel's options and field config are decoded by its plugin's types, each query as Prometheus's
+    options_types = {"timeseries": timeseries.Options, "stat": stat.Options, "table": table.Options,
+                     "bargauge": bargauge.Options, "heatmap": heatmap.Options}
+    for panel in model.panels:
+        if isinstance(panel, sdk_dashboard.RowPanel):
+            continue
+        assert isinstance(panel.options, options_types[panel.type_val]), panel.title
+        assert all(isinstance(t, sdk_prometheus.Dataquery) for t in panel.targets), panel.title
+    assert [type(p).__name__ for p in model.panels] == \
+        ["RowPanel" if p["type"] == "row" else "Panel" for p in ours["panels"]]
+    # and every field we wrote comes back out of the typed model unchanged
+    theirs = json.loads(json.dumps(model, cls=JSONEncoder))
+    assert _dropped(ours, theirs) == []
+
+
+def test_sdk_round_trip_notices_an_unknown_field():
+    pytest.importorskip("grafana_foundation_sdk")
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.cog.plugins import register_default_plugins
+    from grafana_foundation_sdk.models import dashboard as sdk_dashboard
+    register_default_plugins()
+    ours = load("overview.json")
+    ours["panels"][1]["options"]["textMod"] = "value"             # a misspelt stat option
+    ours["panels"][1]["fieldConfig"]["defaults"]["unitt"] = "ops"  # a misspelt field config key
+    theirs = json.loads(json.dumps(sdk_dashboard.Dashboard.from_json(ours), cls=JSONEncoder))
+    assert _dropped(ours, theirs) == ["panels[1]/fieldConfig/defaults/unitt", "panels[1]/options/textMod"]
+
+
+# --- the compose example -------------------------------------------------------------------------
+
+COMPOSE = REPO / "examples" / "compose"
+
+
+def compose_services() -> dict[str, Any]:
+    return yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())["services"]
+
+
+def test_compose_publishes_on_loopback_only():
+    for name, service in compose_services().items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond this host"
+
+
+def test_compose_grafana_mounts_the_dashboards_only():
+    grafana = compose_services()["grafana"]
+    mounts = [v.split(":")[:2] for v in grafana["volumes"]]
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "ndr-dashboards.yml").read_text())["providers"][0]
+    in_provider = {src for src, dst in mounts if dst.startswith(provider["options"]["path"] + "/")}
+    assert in_provider == {f"../../dashboards/{name}" for name in DASHBOARD_FILES}
+    assert "../../dashboards" not in {src for src, _ in mounts}, "the whole folder would load the alert JSON as a dashboard"
+    assert not any("alerting" in src or "alerting" in dst for src, dst in mounts), \
+        "Grafana-managed alerts would send every alert a second time beside Prometheus and Alertmanager"
+
+
+def test_compose_grafana_password_is_a_secret():
+    doc = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())
+    env = doc["services"]["grafana"]["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert doc["services"]["grafana"]["secrets"] == ["grafana_admin_password"]
+    secret_file = doc["secrets"]["grafana_admin_password"]["file"]
+    assert secret_file == "./grafana-admin-password"
+    assert "grafana-admin-password" in (COMPOSE / ".gitignore").read_text().split()
+    assert "admin/admin" not in (COMPOSE / "docker-compose.yml").read_text()
+
+
+def test_compose_alerts_take_one_path_and_the_port_is_19798(tmp_path: Path):
+    prom = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
+    config = yaml.safe_load((COMPOSE / "config.yml").read_text())
+    assert config["web"]["listen_address"] == ":19798"
+    (job,) = prom["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["ndr-exporter:19798"]
+    assert compose_services()["ndr-exporter"]["ports"] == ["127.0.0.1:19798:19798"]
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    # Prometheus loads every rule file of the repository (recording, baselines, alerts)
+    assert prom["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert "../../dashboards/rules:/etc/prometheus/rules:ro" in compose_services()["prometheus"]["volumes"]
+    # the real promtool accepts the configuration, with the rule files where the mount puts them
+    prom["rule_files"] = [str(p) for p in sorted((DASHBOARDS / "rules").glob("*.yml"))]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom))
+    result = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 14 rules found" in result.stdout

@@ -203,3 +203,24 @@ def test_rising_codes_lists_the_codes_that_grew(live):
     assert {r["metric"]["code"] for r in result} == set(exposed)
     for r in result:
         assert float(r["value"][1]) > 0
+
+
+def test_windows_and_baselines_return_data(live):
+    server, exposition = live
+    exposed = {dict(labels)["code"] for (name, labels), _ in exposition.items() if name == "ndr_status_codes_total"}
+    window = server.query("instance_code_outcome:ndr_status_codes:increase15m")
+    assert {r["metric"]["code"] for r in window} == exposed
+    assert all(set(r["metric"]) == {"__name__", "job", "instance", "code", "outcome"} for r in window)
+    # no day or week before exists yet (nor in the raw counter): every baseline is 0, one per window
+    baseline = server.query("instance_code_outcome:ndr_status_codes:increase15m_baseline")
+    assert sorted((r["metric"]["code"], r["metric"]["outcome"]) for r in baseline) == \
+        sorted((r["metric"]["code"], r["metric"]["outcome"]) for r in window)
+    assert {float(r["value"][1]) for r in baseline} == {0.0}
+    # one deferred of four delivery attempts in each copy of the log
+    # (the windows group is evaluated on its own schedule: wait for its first evaluation after the growth)
+    share = server.wait_for_query('instance_outcome:ndr_status_codes_attempts:ratio15m{outcome="deferred"}',
+                                  lambda r: len(r) == 1)
+    assert [round(float(r["value"][1]), 6) for r in share] == [0.25]
+    meanings = server.query("instance_code:ndr_status_codes_meaning:group")
+    assert {r["metric"]["code"] for r in meanings} == exposed
+    assert server.query_values("instance_source:ndr_exporter_matched_lines:increase30m", "source")

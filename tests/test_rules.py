@@ -4,18 +4,27 @@
 - every promtool unit-test file in dashboards/rules/tests passes `promtool test rules`;
 - the unit tests cover every alert: each fires on its surge and resolves within one test
   group, stays silent in a group where it never fires (its baseline), and, when it compares
-  against a day or week before, stays silent on a steady high volume after the first day.
+  against a day or week before, stays silent on a steady high volume after the first day;
+- the unit tests fail when a rule is broken (a missing baseline, a wrong floor, no raw fallback);
+- every alert is short (at most 600 characters) and reads recorded series, has the standard
+  annotations, and a runbook_url whose anchor is a section of docs/runbooks.md;
+- dashboards/params.yml is the one place of each number: changing it changes the rules, and a
+  bad field is refused naming it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.test_dashboards import build
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "dashboards" / "rules"
@@ -42,8 +51,8 @@ def alerting_rules() -> list[dict]:
 
 
 def test_rule_files_exist():
-    assert [p.name for p in RULE_FILES] == ["ndr-alerts.yml", "ndr-recording.yml"]
-    assert len(UNIT_TEST_FILES) >= 7
+    assert [p.name for p in RULE_FILES] == ["ndr-alerts.yml", "ndr-baselines.yml", "ndr-recording.yml"]
+    assert len(UNIT_TEST_FILES) >= 11
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
@@ -67,8 +76,54 @@ def test_every_alert_has_labels_and_annotations():
         name = rule["alert"]
         assert rule.get("for"), name
         assert rule["labels"]["severity"] in ("warning", "critical"), name
-        assert set(rule["annotations"]) == {"summary", "description", "hint"}, name
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
         assert all(text.strip() for text in rule["annotations"].values()), name
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown text (lower case, spaces to dashes)."""
+    anchors = set()
+    for line in markdown.splitlines():
+        m = re.match(r"#{1,6}\s+(.+?)\s*$", line)
+        if m:
+            text = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower())
+            anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+def test_every_runbook_url_is_a_section_of_the_runbooks():
+    runbooks = (REPO / "docs" / "runbooks.md").read_text()
+    anchors = github_anchors(runbooks)
+    params = yaml.safe_load((REPO / "dashboards" / "params.yml").read_text())
+    for rule in alerting_rules():
+        url = rule["annotations"]["runbook_url"]
+        base, _, anchor = url.partition("#")
+        assert base == params["runbook_base_url"] and base.endswith("docs/runbooks.md"), url
+        assert anchor in anchors, f"{rule['alert']}: no section #{anchor} in docs/runbooks.md"
+    # one section per alert, each saying what it means, how to confirm, and what to do on each MTA
+    sections = re.split(r"^## ", runbooks, flags=re.M)[1:]
+    by_name = {s.split("\n", 1)[0].strip(): s for s in sections}
+    for rule in alerting_rules():
+        section = by_name[rule["alert"]]
+        for heading in ("What it means", "How to confirm", "Postfix", "Exim", "Exchange"):
+            assert re.search(rf"^### {heading}\s*$", section, flags=re.M), f"{rule['alert']}: no {heading!r}"
+
+
+def test_github_anchors():
+    assert github_anchors("# Runbooks\n## NdrMailLoop\n### How to confirm\n") == \
+        {"runbooks", "ndrmailloop", "how-to-confirm"}
+
+
+def test_alerts_are_short_and_read_recorded_series():
+    recorded = {r["record"] for path in RULE_FILES for g in yaml.safe_load(path.read_text())["groups"]
+                for r in g["rules"] if "record" in r}
+    for rule in alerting_rules():
+        assert len(rule["expr"]) <= 600, f"{rule['alert']}: {len(rule['expr'])} characters"
+        assert "offset" not in rule["expr"], rule["alert"]
+        if "ndr_status_codes" in rule["expr"] or "ndr_exporter_lines" in rule["expr"]:
+            names = set(re.findall(r"\b[a-z_]+:[a-z_]+:[a-z0-9_]+\b", rule["expr"]))
+            assert names and names <= recorded, rule["alert"]
+            assert "ndr_status_codes_total" not in rule["expr"] and "ndr_exporter_lines_total" not in rule["expr"]
 
 
 def _expectations() -> dict[str, list[tuple[str, str, float, bool]]]:
@@ -96,22 +151,21 @@ def test_unit_tests_cover_the_alert(rule: dict):
     # stays silent on its baseline: a group where it is expected never to fire
     assert any(not any(f for _, f in cs) for cs in groups.values()), f"{name}: no group where it stays silent"
     # compared with a day or week before: silent on a steady high volume once the baseline exists
-    if "offset" in rule["expr"]:
+    if "_baseline" in rule["expr"]:
         assert any("steady" in group and any(t > 86400 and not f for t, f in cs)
                    for (_, group), cs in groups.items()), f"{name}: no steady-high-volume group after a day"
 
 
-def _run_with_mutated_expiry_rule(tmp_path: Path, old: str, new: str) -> str:
-    """Run tests/expiry_test.yml against a copy of the alerts whose NdrQueueExpirySurge has `old` -> `new`."""
-    text = (RULES_DIR / "ndr-alerts.yml").read_text()
-    start = text.index("- alert: NdrQueueExpirySurge")
-    end = text.index("- alert:", start + 1)
-    block = text[start:end]
-    assert block.count(old) == 1, old
+def _run_mutated(tmp_path: Path, file: str, old: str, new: str, test_file: str, count: int = 1) -> str:
+    """Run one unit-test file against a copy of the rule files where `file` has `old` -> `new`."""
     (tmp_path / "rules" / "tests").mkdir(parents=True)
-    (tmp_path / "rules" / "ndr-alerts.yml").write_text(text[:start] + block.replace(old, new) + text[end:])
-    shutil.copy(RULES_DIR / "tests" / "expiry_test.yml", tmp_path / "rules" / "tests")
-    result = subprocess.run([PROMTOOL, "test", "rules", "expiry_test.yml"], cwd=tmp_path / "rules" / "tests",
+    for path in RULE_FILES:
+        shutil.copy(path, tmp_path / "rules")
+    text = (RULES_DIR / file).read_text()
+    assert text.count(old) == count, old
+    (tmp_path / "rules" / file).write_text(text.replace(old, new))
+    shutil.copy(RULES_DIR / "tests" / test_file, tmp_path / "rules" / "tests")
+    result = subprocess.run([PROMTOOL, "test", "rules", test_file], cwd=tmp_path / "rules" / "tests",
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0, "the unit tests pass with a broken rule"
     return result.stdout + result.stderr
@@ -119,13 +173,119 @@ def _run_with_mutated_expiry_rule(tmp_path: Path, old: str, new: str) -> str:
 
 def test_unit_tests_catch_a_missing_baseline(tmp_path: Path):
     # without the multiple of the baseline, a steady high volume fires
-    out = _run_with_mutated_expiry_rule(tmp_path, "> 3 * (", "> 0 * (")
+    out = _run_mutated(tmp_path, "ndr-alerts.yml", "> 3 * sum without (outcome) "
+                       "(instance_code_outcome:ndr_status_codes:increase15m_baseline{code=\"4.4.7\"})",
+                       "> 0 * sum without (outcome) (instance_code_outcome:ndr_status_codes:increase15m_baseline"
+                       "{code=\"4.4.7\"})", "expiry_test.yml")
     assert "name: steady high volume stays silent" in out
     assert "name: quiet server, surge fires after its for and resolves" not in out
 
 
 def test_unit_tests_catch_a_wrong_floor(tmp_path: Path):
     # with a floor nobody reaches, the surges no longer fire
-    out = _run_with_mutated_expiry_rule(tmp_path, ">= 10\n", ">= 1000\n")
+    block = "{code=\"4.4.7\"})\n              >= 10\n"
+    out = _run_mutated(tmp_path, "ndr-alerts.yml", block, block.replace(">= 10", ">= 1000"), "expiry_test.yml")
     assert "name: quiet server, surge fires after its for and resolves" in out
     assert "name: busy server fires at four times its baseline, not at twice" in out
+
+
+@pytest.mark.parametrize("test_file", ["fallback_test.yml", "fallback_week_test.yml"])
+def test_unit_tests_catch_a_missing_raw_fallback(tmp_path: Path, test_file: str):
+    # the baselines without their fallback to the raw counters: in the first day and week after the
+    # rules are loaded a steady volume fires, a weekly peak fires, and a quiet log stays silent
+    text = (RULES_DIR / "ndr-baselines.yml").read_text()
+    fallbacks = re.findall(r"\n\s*or\n\s*sum without \([^\n]*offset 1[dw]\)\)", text)
+    assert len(fallbacks) == 4
+    (tmp_path / "rules" / "tests").mkdir(parents=True)
+    for path in RULE_FILES:
+        shutil.copy(path, tmp_path / "rules")
+    for fallback in fallbacks:
+        text = text.replace(fallback, "")
+    (tmp_path / "rules" / "ndr-baselines.yml").write_text(text)
+    shutil.copy(RULES_DIR / "tests" / test_file, tmp_path / "rules" / "tests")
+    result = subprocess.run([PROMTOOL, "test", "rules", test_file], cwd=tmp_path / "rules" / "tests",
+                            capture_output=True, text=True, timeout=120)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, "the fallback tests pass without the fallback"
+    if test_file == "fallback_test.yml":
+        assert "steady high volume stays silent and a surge fires,\n    alertname: NdrQueueExpirySurge, time: 1d20m" in out
+        assert "a log that stops fires and resolves,\n    alertname: NdrLogQuiet, time: 1d45m" in out
+    else:
+        assert "the raw week before covers a weekly peak,\n    alertname: NdrQueueExpirySurge, time: 7d30m" in out
+        assert "without the raw peak a week before the same hour fires" not in out
+
+
+# --- the parameter file ----------------------------------------------------------------------
+
+def _params(tmp_path: Path, change) -> Path:
+    doc = yaml.safe_load((REPO / "dashboards" / "params.yml").read_text())
+    change(doc)
+    path = tmp_path / "params.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_params_change_every_rule_and_dashboard(tmp_path: Path):
+    def tune(doc):
+        doc["selector"] = 'job="mail", env="prod"'
+        doc["runbook_base_url"] = "https://wiki.example.net/ndr/runbooks.md"
+        doc["alerts"]["NdrQueueExpirySurge"].update({"floor": 25, "multiple": 4, "for": "20m", "severity": "critical"})
+        doc["alerts"]["NdrBounceRatioHigh"]["ratio"] = 0.15
+    files = build.rendered(build.load_params(_params(tmp_path, tune)))
+    alerts = yaml.safe_load(files[build.ALERT_RULES_PATH])["groups"][0]["rules"]
+    expiry = next(r for r in alerts if r["alert"] == "NdrQueueExpirySurge")
+    assert ">= 25\n" in expiry["expr"] and "> 4 * sum" in expiry["expr"]
+    assert expiry["for"] == "20m" and expiry["labels"] == {"severity": "critical"}
+    assert "at least 25 and more than 4 times" in expiry["annotations"]["description"]
+    assert expiry["annotations"]["runbook_url"] == "https://wiki.example.net/ndr/runbooks.md#ndrqueueexpirysurge"
+    bounce = next(r for r in alerts if r["alert"] == "NdrBounceRatioHigh")
+    assert ">= 0.15\n" in bounce["expr"] and "at least 15% and more" in bounce["annotations"]["description"]
+    down = next(r for r in alerts if r["alert"] == "NdrExporterDown")
+    assert down["expr"].strip() == 'up{job="mail", env="prod"} == 0'
+    # every raw read, in every rule file and both dashboards' job variables, goes through the selector
+    for path in (build.RECORDING_PATH, build.BASELINES_PATH, build.ALERT_RULES_PATH):
+        for raw in re.findall(r"\b(?:ndr_status_codes_total|ndr_exporter_\w+|up)\{[^}]*\}", files[path]):
+            assert raw.split("{")[1].startswith('job="mail", env="prod"'), raw
+        assert 'job="ndr-exporter"' not in files[path]
+    for path in (build.OVERVIEW_PATH, build.DRILLDOWN_PATH):
+        variables = {v["name"]: v for v in json.loads(files[path])["templating"]["list"]}
+        assert variables["job"]["query"]["query"] == 'label_values(ndr_exporter_build_info{job="mail", env="prod"}, job)'
+    grafana = json.loads(files[build.GRAFANA_ALERTS_PATH])
+    (rule,) = [r for g in grafana["groups"] for r in g["rules"] if r["title"] == "NdrQueueExpirySurge"]
+    assert rule["for"] == "20m" and rule["labels"] == {"severity": "critical"}
+    # the tuned rules are valid Prometheus rules
+    for path in (build.RECORDING_PATH, build.BASELINES_PATH, build.ALERT_RULES_PATH):
+        out = tmp_path / path.name
+        out.write_text(files[path])
+        result = subprocess.run([PROMTOOL, "check", "rules", str(out)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.pop("selector"), "params.yml: selector: missing"),
+    (lambda d: d.update(selector='{job="x"}'), "params.yml: selector: label matchers without braces"),
+    (lambda d: d["alerts"].pop("NdrMailLoop"), "params.yml: alerts: missing ['NdrMailLoop'], unknown []"),
+    (lambda d: d["alerts"]["NdrMailLoop"].update(severity="page"), "alerts.NdrMailLoop.severity: one of warning, critical"),
+    (lambda d: d["alerts"]["NdrMailLoop"].update({"for": "ten minutes"}), "alerts.NdrMailLoop.for: a duration"),
+    (lambda d: d["alerts"]["NdrMailLoop"].update(floor=-1), "alerts.NdrMailLoop.floor: a positive number"),
+    (lambda d: d["alerts"]["NdrMailLoop"].pop("floor"), "alerts.NdrMailLoop: wants exactly"),
+])
+def test_bad_params_are_refused_naming_the_field(tmp_path: Path, change, message: str):
+    with pytest.raises(build.ParamsError) as err:
+        build.load_params(_params(tmp_path, change))
+    assert message in str(err.value)
+
+
+def test_build_exits_2_on_bad_params(tmp_path: Path):
+    path = _params(tmp_path, lambda d: d["alerts"]["NdrLogStale"].update(age_seconds="a day"))
+    result = subprocess.run([sys.executable, str(REPO / "dashboards" / "build.py"), "--check", "--params", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == "dashboards/build.py: params.yml: alerts.NdrLogStale.age_seconds: a positive number\n"
+
+
+def test_build_exits_2_on_a_missing_params_file(tmp_path: Path):
+    result = subprocess.run([sys.executable, str(REPO / "dashboards" / "build.py"), "--params",
+                             str(tmp_path / "none.yml")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"dashboards/build.py: {tmp_path / 'none.yml'}: cannot read it: ")
