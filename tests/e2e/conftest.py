@@ -69,7 +69,7 @@ def responders() -> Iterator[tuple[Responder, Responder]]:
 @pytest.fixture(scope="module")
 def postfix_run(responders: tuple[Responder, Responder]) -> Iterator[MtaRun]:
     if not postfix.available():
-        pytest.skip("postfix is not installed or we are not root (run tools/setup.sh as root)")
+        pytest.skip(f"postfix is not unpacked at {postfix.POSTFIX} or we are not root (run tools/setup.sh as root)")
     main, drop = responders
     root = _work_dir("ndr-e2e-postfix-")
     exporter = None
