@@ -18,7 +18,7 @@ import yaml
 # 9798, the first placeholder, belongs to the Speedtest exporter in Prometheus' "default port
 # allocations" list, and that list's 9100-9999 range is used up; so the default sits outside it
 # (docs/deployment.md says more).
-DEFAULT_PORT = 39798
+DEFAULT_PORT = 19798
 DEFAULT_CODE_CAP = 500
 START_AT = ("end", "beginning")
 LOG_LEVELS = ("debug", "info", "warn", "error")
