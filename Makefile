@@ -24,8 +24,10 @@ demo: venv
 	$(RUN) -m exporter.cli demo
 
 # pytest's exit status 5 (no test collected) fails too, with a word saying why.
+# PYTEST_ARGS narrows the run, e.g. make test PYTEST_ARGS=tests/e2e
+PYTEST_ARGS ?=
 test: setup
-	$(RUN) -m pytest -q -rs; rc=$$?; \
+	$(RUN) -m pytest -q -rs $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 bench: setup

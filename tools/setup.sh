@@ -104,6 +104,13 @@ missing=$(missing_debs $DEBS | tr '\n' ' ')
 if [ -n "${missing// /}" ]; then
     # shellcheck disable=SC2086
     safe_install $missing
+    # A service Debian starts on install is not wanted (the tests start their own instances on
+    # loopback ports); stop those this run has just installed, and nothing else.
+    for svc in prometheus mtail; do
+        case " $missing " in *" $svc "*)
+            $SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true ;;
+        esac
+    done
 fi
 
 # The users and groups the unpacked servers run as (their packages' maintainer scripts would
