@@ -35,23 +35,30 @@ missing_debs() {
 
 # apt-get install "$@", after checking apt's plan: nothing removed, no mail-transport-agent.
 safe_install() {
-    local plan pkg refused=""
-    apt_update
+    local plan refused=""
+    [ -n "${PLAN_ONLY:-}" ] || apt_update
     plan=$(LC_ALL=C apt-get -s install -q --no-install-recommends "$@")
     if grep -q '^Remv ' <<<"$plan"; then
         echo "setup: refusing to install $*: apt would remove $(awk '/^Remv /{printf " %s", $2}' <<<"$plan")" >&2
         exit 1
     fi
-    for pkg in $(awk '/^Inst /{print $2}' <<<"$plan"); do
-        if apt-cache show --no-all-versions "$pkg" 2>/dev/null | grep '^Provides:' | grep -qw 'mail-transport-agent'; then
-            refused="$refused $pkg"
-        fi
-    done
+    local inst
+    inst=$(awk '/^Inst /{print $2}' <<<"$plan")
+    if [ -n "$inst" ]; then
+        # shellcheck disable=SC2086
+        refused=$(apt-cache show --no-all-versions $inst 2>/dev/null | awk '
+            /^Package:/ { pkg = $2 }
+            /^Provides:/ && /(^|[ ,])mail-transport-agent([ ,(]|$)/ { printf " %s", pkg }')
+    fi
     if [ -n "$refused" ]; then
         echo "setup: refusing to install $*: it would bring a mail server (mail-transport-agent):$refused" >&2
         exit 1
     fi
-    echo "setup: installing Debian packages: $(awk '/^Inst /{printf " %s", $2}' <<<"$plan")"
+    if [ -n "${PLAN_ONLY:-}" ]; then
+        echo "setup: would install:$(awk '/^Inst /{printf " %s", $2}' <<<"$plan")"
+        return 0
+    fi
+    echo "setup: installing Debian packages:$(awk '/^Inst /{printf " %s", $2}' <<<"$plan")"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@"
 }
 
@@ -75,6 +82,13 @@ lib_depends() {
     dpkg-deb -f ".cache/$1-debs/"*.deb Depends | tr ',' '\n' \
         | sed -e 's/([^)]*)//g' -e 's/|.*//' -e 's/[[:space:]]//g' | grep '^lib' || true
 }
+
+# `tools/setup.sh --plan PKG...`: only say what installing PKG... would do, or why it is refused.
+if [ "${1:-}" = "--plan" ]; then
+    shift
+    PLAN_ONLY=1 safe_install "$@"
+    exit 0
+fi
 
 # The Debian packages the tests use as real parts:
 #   prometheus (promtool + the server), logrotate, systemd-journal-remote (builds journal files),
