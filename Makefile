@@ -27,7 +27,7 @@ demo: venv
 # PYTEST_ARGS narrows the run, e.g. make test PYTEST_ARGS=tests/e2e
 PYTEST_ARGS ?=
 test: setup
-	$(RUN) -m pytest -q -rs $(PYTEST_ARGS); rc=$$?; \
+	$(RUN) -m pytest -q -rfEs $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 bench: setup
