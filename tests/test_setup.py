@@ -59,7 +59,7 @@ def test_exim_is_refused_too() -> None:
 
 def test_what_setup_installs_is_allowed() -> None:
     # The packages setup asks for on a fresh machine, and the libraries the unpacked servers need.
-    result = plan("prometheus", "logrotate", "systemd-journal-remote", "mtail", "libdb5.3", "libicu72",
+    result = plan("prometheus", "logrotate", "systemd-journal-remote", "mtail", "procps", "libdb5.3", "libicu72",
                   "libnsl2", "libsasl2-2", "libssl3", "libgnutls-dane0", "libidn12", "libpcre2-8-0")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("setup: would install:")

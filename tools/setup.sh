@@ -92,8 +92,9 @@ fi
 
 # The Debian packages the tests use as real parts:
 #   prometheus (promtool + the server), logrotate, systemd-journal-remote (builds journal files),
-#   mtail (a peer in the benchmark).
-DEBS="prometheus logrotate systemd-journal-remote mtail"
+#   mtail (a peer in the benchmark), procps (/bin/kill, the systemd unit's ExecReload, which
+#   `systemd-analyze verify` checks; a minimal Debian lacks it).
+DEBS="prometheus logrotate systemd-journal-remote mtail procps"
 # A C compiler and the Python headers build exporter._fastscan (the syslog parser's compiled
 # scanner, setup.py); tests/test_fastscan.py fails when it is missing.
 command -v gcc >/dev/null 2>&1 || DEBS="$DEBS gcc libc6-dev"
