@@ -149,5 +149,11 @@ LD_LIBRARY_PATH=.cache/postfix/usr/lib/postfix .cache/postfix/usr/sbin/postconf 
     || echo "setup: warning: .cache/postfix-exporter/usr/bin/prometheus-postfix-exporter does not run" >&2
 
 # The Python side: the package and its test extras, in the virtual environment.
+# Installed again only when what it is built from changed (a stamp file in the venv), so that a
+# second `make test` needs no network.
 PYTHON="$PYTHON" ./tools/venv.sh "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+stamp="$VENV/.ndr-exporter-test-install"
+if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py exporter/_fastscan.c -newer "$stamp")" ]; then
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    touch "$stamp"
+fi
