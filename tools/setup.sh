@@ -148,6 +148,9 @@ LD_LIBRARY_PATH=.cache/postfix/usr/lib/postfix .cache/postfix/usr/sbin/postconf 
 .cache/postfix-exporter/usr/bin/prometheus-postfix-exporter --help >/dev/null 2>&1 \
     || echo "setup: warning: .cache/postfix-exporter/usr/bin/prometheus-postfix-exporter does not run" >&2
 
+# What the container tests need (podman, runc, debootstrap), where that script exists.
+if [ -x tools/setup-container.sh ]; then ./tools/setup-container.sh; fi
+
 # The Python side: the package and its test extras, in the virtual environment.
 # Installed again only when what it is built from changed (a stamp file in the venv), so that a
 # second `make test` needs no network.
