@@ -1,5 +1,9 @@
 """`ndr-exporter demo`: live counters from a bundled real mail log, for a first look in a browser.
 
+It listens on 127.0.0.1 only (--web.listen-address to serve elsewhere), and says, on start and
+in its log at each pass, that what it counts is a replay of the bundled sample in a loop, not
+the mail server of the machine it runs on.
+
 A writer thread replays the bundled sample (the log a real Postfix 3.7.11 wrote, see
 exporter/data/samples/README.md) into a temporary log file at a steady pace, giving each
 line the current time; the ordinary daemon follows that file through the whole pipeline
@@ -14,6 +18,7 @@ counters settle at N times the sample's counts.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import shutil
@@ -26,6 +31,8 @@ from importlib import resources
 from exporter.config import DEFAULT_PORT
 
 SAMPLE = "postfix-demo.log"
+DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
+log = logging.getLogger("ndr_exporter.demo")
 _SYSLOG_TIME = re.compile(r"^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d ")
 _ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)? ")
 
@@ -56,6 +63,9 @@ def replay(lines: list[str], path: str, rate: float, passes: int, stop: threadin
     done = 0
     with open(path, "a", encoding="utf-8") as out:
         while not stop.is_set() and (passes == 0 or done < passes):
+            log.info("demo: a replay pass starts: the sample log is written again, each line stamped now",
+                     extra={"replay_pass": done + 1, "passes": passes or "endless", "lines": len(lines),
+                            "file": path})
             for line in lines:
                 if stop.wait(interval):
                     return
@@ -66,8 +76,10 @@ def replay(lines: list[str], path: str, rate: float, passes: int, stop: threadin
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ndr-exporter demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--web.listen-address", dest="listen_address", default=f":{DEFAULT_PORT}",
-                        metavar="HOST:PORT", help=f"address to listen on (default :{DEFAULT_PORT})")
+    parser.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_ADDRESS,
+                        metavar="HOST:PORT",
+                        help=f"address to listen on (default {DEFAULT_ADDRESS}: this machine only; "
+                             f":{DEFAULT_PORT} for every address)")
     parser.add_argument("--rate", type=float, default=5.0, help="lines written per second (default 5)")
     parser.add_argument("--passes", type=int, default=0,
                         help="passes over the sample, then stop writing and keep serving (default 0: endless)")
@@ -83,17 +95,24 @@ def main(argv: list[str]) -> int:
         print(f"ndr-exporter demo: cannot read {args.sample}: {err.strerror}", file=sys.stderr)
         return 1
     workdir = tempfile.mkdtemp(prefix="ndr-demo-")
-    log = os.path.join(workdir, "mail.log")
+    # The file's name is the source's name: source="demo-replay.log" in every series and on the
+    # landing page says where the counts come from.
+    log = os.path.join(workdir, "demo-replay.log")
     open(log, "w").close()
     stop = threading.Event()
     writer = threading.Thread(target=replay, args=(lines, log, args.rate, args.passes, stop),
                               name="demo-writer", daemon=True)
     host, _, port = args.listen_address.rpartition(":")
     shown = host if host and host not in ("0.0.0.0", "[::]") else "localhost"
-    print(f"ndr-exporter demo: replaying {len(lines)} real log lines into {log} at {args.rate:g} lines/s;\n"
+    what = f"the log {args.sample}" if args.sample else "the bundled sample log (a real Postfix 3.7.11's)"
+    times = "in a loop" if args.passes == 0 else f"{args.passes} time{'s' if args.passes > 1 else ''}"
+    print(f"ndr-exporter demo: a REPLAY, not this machine's mail: {what}, {len(lines)} lines, is written\n"
+          f"{times} into {log} at {args.rate:g} lines/s, each line stamped with the current time.\n"
           f"open http://{shown}:{port}/ (metrics at /metrics); Ctrl-C stops.", file=sys.stderr, flush=True)
+    from exporter import logsetup
     from exporter.cli import serve
 
+    logsetup.setup()  # serve() sets it up again the same way; the writer logs from its first pass
     writer.start()
     try:
         return serve(["--source.path", log, "--start-at", "beginning", "--web.listen-address", args.listen_address])

@@ -1,7 +1,12 @@
 """A private Postfix instance for the end-to-end suite: its own config, queue and log file.
 
-The Debian postfix package supplies the programs; everything else lives under one directory
-that the test owns:
+The programs are Debian's postfix package, unpacked by tools/setup.sh under .cache/postfix
+(`dpkg -x`, never installed: the package would replace the host's mail server). main.cf points
+daemon_directory, command_directory, shlib_directory and meta_directory into that tree, and
+the programs find their shared libraries (libpostfix-*.so, which Debian's binaries look for in
+/usr/lib/postfix) through LD_LIBRARY_PATH: set here for the commands we run, and passed on by
+master(8) to its daemons through import_environment. Everything else lives under one
+directory that the test owns:
 
     ROOT/etc/      main.cf, master.cf (from templates/), aliases(.db), transport, header_checks,
                    recipient_access
@@ -26,10 +31,13 @@ from pathlib import Path
 
 from tests.e2e.util import fill_template, wait_until, wait_for_port
 
-POSTFIX = "/usr/sbin/postfix"
-POSTCONF = "/usr/sbin/postconf"
-POSTQUEUE = "/usr/sbin/postqueue"
-POSTALIAS = "/usr/sbin/postalias"
+REPO = Path(__file__).resolve().parents[2]
+PREFIX = REPO / ".cache" / "postfix"            # the unpacked package
+LIBDIR = PREFIX / "usr" / "lib" / "postfix"     # its libpostfix-*.so
+POSTFIX = PREFIX / "usr" / "sbin" / "postfix"
+POSTCONF = PREFIX / "usr" / "sbin" / "postconf"
+POSTQUEUE = PREFIX / "usr" / "sbin" / "postqueue"
+POSTALIAS = PREFIX / "usr" / "sbin" / "postalias"
 
 HOSTNAME = "mx.e2e.test"        # myhostname, and the local domain
 
@@ -48,9 +56,18 @@ ALIASES = {
 }
 
 
+def environment() -> dict[str, str]:
+    """Our environment plus the unpacked package's library directory, for its programs."""
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(LIBDIR), env.get("LD_LIBRARY_PATH")) if p)
+    return env
+
+
 def version() -> str:
-    """The installed Postfix version, e.g. "3.7.11"."""
-    out = subprocess.run([POSTCONF, "-d", "-h", "mail_version"], capture_output=True, text=True, check=True)
+    """The unpacked Postfix's version, e.g. "3.7.11"."""
+    # -c: the package's own (main.cf-less) config directory, not the host's /etc/postfix.
+    out = subprocess.run([str(POSTCONF), "-c", str(PREFIX / "etc" / "postfix"), "-d", "-h", "mail_version"],
+                         capture_output=True, text=True, check=True, env=environment())
     return out.stdout.strip()
 
 
@@ -80,6 +97,7 @@ class PostfixServer:
         """Write etc/ from the templates and prepare the mail directory."""
         values = {
             "ROOT": str(self.root),
+            "PREFIX": str(PREFIX),
             "SMTPD_ADDRESS": f"127.0.0.1:{self.smtpd_port}",
             "MESSAGE_SIZE_LIMIT": str(MESSAGE_SIZE_LIMIT),
             "MAILBOX_SIZE_LIMIT": str(MAILBOX_SIZE_LIMIT),
@@ -97,7 +115,8 @@ class PostfixServer:
         aliases = "".join(f"{name}: {target.replace('@@ROOT@@', str(self.root))}\n"
                           for name, target in ALIASES.items())
         (self.etc / "aliases").write_text(aliases)
-        subprocess.run([POSTALIAS, "-c", str(self.etc), str(self.etc / "aliases")], check=True)
+        subprocess.run([str(POSTALIAS), "-c", str(self.etc), str(self.etc / "aliases")], check=True,
+                       env=environment())
         (self.etc / "transport").write_text(
             "".join(f"{domain} smtp:[127.0.0.1]:{port}\n" for domain, port in self.routes.items()))
         (self.etc / "header_checks").write_text("/^Subject:/ INFO\n")
@@ -122,7 +141,8 @@ class PostfixServer:
         pid_file = self.root / "queue" / "pid" / "master.pid"
         if not pid_file.exists():
             return
-        subprocess.run([POSTFIX, "-c", str(self.etc), "stop"], capture_output=True, text=True)
+        subprocess.run([str(POSTFIX), "-c", str(self.etc), "stop"], capture_output=True, text=True,
+                       env=environment())
         try:
             pid = int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
@@ -134,7 +154,8 @@ class PostfixServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _postfix(self, command: str) -> None:
-        result = subprocess.run([POSTFIX, "-c", str(self.etc), command], capture_output=True, text=True)
+        result = subprocess.run([str(POSTFIX), "-c", str(self.etc), command], capture_output=True, text=True,
+                                env=environment())
         if result.returncode != 0:
             raise RuntimeError(f"postfix {command} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
                                f"\nmaillog:\n{self.log_text()[-4000:]}")
@@ -142,7 +163,8 @@ class PostfixServer:
     # --- the queue ---
     def flush(self) -> None:
         """Ask for every queued message to be tried again now (`postqueue -f`)."""
-        subprocess.run([POSTQUEUE, "-c", str(self.etc), "-f"], check=True, capture_output=True)
+        subprocess.run([str(POSTQUEUE), "-c", str(self.etc), "-f"], check=True, capture_output=True,
+                       env=environment())
 
     def queued(self, *queues: str) -> int:
         """Messages in the named queues (default: all but deferred and hold)."""
