@@ -6,7 +6,7 @@
 #               never a mail server; Postfix, Exim and prometheus-postfix-exporter are unpacked
 #               under .cache/), then runs the whole suite in the virtual environment.
 # Nothing is installed into the system Python (Debian 12 refuses it: PEP 668).
-.PHONY: setup venv demo test bench
+.PHONY: setup venv demo test bench fuzz soak
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -32,3 +32,13 @@ test: setup
 
 bench: setup
 	$(RUN) bench/run.py
+
+# Longer runs of what the suite runs briefly: the parser fuzzer with the compiled scanner under
+# AddressSanitizer (FUZZ_SECONDS, default 10 minutes), and the soak test (SOAK_SECONDS, default an hour).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	$(RUN) fuzz/run.py --asan --seconds $(FUZZ_SECONDS)
+
+SOAK_SECONDS ?= 3600
+soak: setup
+	NDR_SOAK_SECONDS=$(SOAK_SECONDS) $(RUN) -m pytest -q -s -m soak tests/test_soak.py

@@ -94,7 +94,9 @@ fi
 #   prometheus (promtool + the server), logrotate, systemd-journal-remote (builds journal files),
 #   mtail (a peer in the benchmark), procps (/bin/kill, the systemd unit's ExecReload, which
 #   `systemd-analyze verify` checks; a minimal Debian lacks it).
-DEBS="prometheus logrotate systemd-journal-remote mtail procps"
+#   clang-14 and libclang-rt-14-dev build the compiled scanner with AddressSanitizer and
+#   libFuzzer's edge counters for the fuzzer (fuzz/run.py --asan, tests/test_fuzz.py).
+DEBS="prometheus logrotate systemd-journal-remote mtail procps clang-14 libclang-rt-14-dev"
 # A C compiler and the Python headers build exporter._fastscan (the syslog parser's compiled
 # scanner, setup.py); tests/test_fastscan.py fails when it is missing.
 command -v gcc >/dev/null 2>&1 || DEBS="$DEBS gcc libc6-dev"
