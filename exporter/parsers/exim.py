@@ -45,7 +45,7 @@ import re
 from exporter.events import (
     BOUNCED, DEFERRED, DELIVERED, EXPIRED, REJECTED, UNPARSED, MessageResult, StatusEvent,
 )
-from exporter.parsers.smtp_reply import reply_at
+from exporter.parsers.smtp_reply import code_at, reply_at
 
 MTA = "exim"
 PROGRAMS: tuple[str, ...] = ("exim", "exim4")
@@ -106,7 +106,51 @@ def parse_message(program: str, message: str, timestamp: float | None) -> Messag
         return parse_body(message, 0, timestamp)
     if prefix.group(1) is not None and prefix.group(1) != "1":
         return None  # a later part of a split message: header lines of a rejectlog entry
-    return parse_body(message, prefix.end(), timestamp)
+    result = parse_body(message, prefix.end(), timestamp)
+    if result and result is not UNPARSED and result[0].outcome == REJECTED:  # type: ignore[index]
+        # The text without the part marker "[1\\N] ", which only the reject log's copy has.
+        text = message[message.index("] ") + 2:] if prefix.group(1) is not None else message
+        if _REJECT_COPIES.is_copy(text, timestamp):
+            return None
+    else:
+        _REJECT_COPIES.forget()
+    return result
+
+
+class _RejectCopies:
+    """Exim's default syslog_duplication: every rejection it writes to syslog goes out twice in
+    a row, once for the main log and once for the reject log (the second copy split into
+    parts when the message's header lines follow it). Where both land in one file the second
+    copy must not be counted: it is the same text, at the same time stamp, right after the
+    first. A rejection is taken for the copy of the one before it when its text (part marker
+    left out) and time stamp are the same, no other Exim status line came between, and that
+    one was not itself a copy: so the pairs
+    A A' A A' of a client that repeats itself within a second still count twice. With
+    syslog_duplication = false, two identical rejections within the same second count once
+    (the text holds Exim's date to the second on Debian, the client's host and addresses).
+    The state is the module's, as parse_message's contract has no parser instance: reading
+    the same lines twice in one process (the same file given twice to `report`) may take the
+    second pass's first line for a copy when it repeats the first pass's last status line."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, float | None] | None = None
+
+    def is_copy(self, text: str, timestamp: float | None) -> bool:
+        key = (text, timestamp)
+        if key == self._last:
+            self._last = None
+            return True
+        self._last = key
+        return False
+
+    def forget(self) -> None:
+        """Another status line came between: what follows is not a copy."""
+        self._last = None
+
+
+# One per process: the syslog dispatcher reads the lines of a stream in order, and a copy
+# follows its rejection at once, from the same Exim process.
+_REJECT_COPIES = _RejectCopies()
 
 
 def parse_body(text: str, pos: int, timestamp: float | None) -> MessageResult:
@@ -150,7 +194,7 @@ def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | 
             if start is not None:
                 if outcome == DEFERRED and text.startswith(_NOT_ATTEMPTED, start.end()):
                     return None  # a queue run that waited: no attempt was made
-                reply, code = reply_at(text, start.end())
+                reply, code = _reply_or_code(text, start.end())
                 fields_end = start.end()
         if outcome == BOUNCED and any(word in text for word in _EXPIRY_WORDS):
             outcome = EXPIRED
@@ -160,6 +204,28 @@ def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | 
     if host is not None:
         remote = host.group(1) or host.group(2)
     return [StatusEvent(MTA, outcome, code, reply, remote, timestamp, queue_id)]
+
+
+def _reply_or_code(text: str, pos: int) -> tuple[str | None, str | None]:
+    """The reply and code at the start of a logged message; an enhanced code alone when the
+    message starts with one ("5.7.1 relay not permitted": an ACL's message = 5.7.1 ..., a
+    :fail: alias's text, a defer router's message). Exim sends such a code behind its own
+    3-digit reply, which it does not log."""
+    reply, code = reply_at(text, pos)
+    if reply is None:
+        code = _leading_code(text, pos)
+    return reply, code
+
+
+def _leading_code(text: str, pos: int) -> str | None:
+    """An enhanced code that stands as the first word at text[pos], or None."""
+    code = code_at(text, pos)
+    if code is None or text.startswith("#", pos):
+        return None
+    end = pos + len(code)
+    if end < len(text) and text[end] not in " \\":
+        return None  # "5.7.1.2 ..." or "5.7.1:" is not a code standing alone
+    return code
 
 
 def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | None,
@@ -172,7 +238,7 @@ def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | Non
     reply = code = None
     colon = text.find(": ", after)
     if colon >= 0:
-        reply, code = reply_at(text, colon + 2)
+        reply, code = _reply_or_code(text, colon + 2)
     if reply is None and rejected.group(1):
         reply = _TEMPORARY_REPLY
     host = _HOST_FIELD.search(text, pos, rejected.start() + 1)
