@@ -17,8 +17,8 @@ from tests.helpers.exporter_process import total
 
 SAMPLE = Path(__file__).resolve().parents[1] / "exporter" / "data" / "samples" / "postfix-demo.log"
 ROW = re.compile(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>"
-                 r'<td class="n">(\d+)</td>((?:<td class="n">\d+</td>){5})</tr>')
-OUTCOMES = ("delivered", "deferred", "bounced", "expired", "rejected")
+                 r'<td class="n">(\d+)</td>((?:<td class="n">\d+</td>){7})</tr>')
+OUTCOMES = ("delivered", "deferred", "bounced", "expired", "rejected", "verified", "verify_failed")
 
 
 def test_empty_page_says_nothing_was_counted_yet(tmp_path: Path, exporter_factory) -> None:
@@ -54,4 +54,5 @@ def test_table_shows_the_published_counts_per_code(tmp_path: Path, exporter_fact
     totals = [int(r[4]) for r in rows]
     assert totals == sorted(totals, reverse=True)
     expired = shown[("4.4.7", "transient", "network_routing", "delivery time expired")]
-    assert expired == {"delivered": 0, "deferred": 0, "bounced": 0, "expired": 5, "rejected": 0}
+    assert expired == {"delivered": 0, "deferred": 0, "bounced": 0, "expired": 5, "rejected": 0,
+                       "verified": 0, "verify_failed": 0}

@@ -153,6 +153,12 @@ class _RejectCopies:
 _REJECT_COPIES = _RejectCopies()
 
 
+def forget_reject_copies() -> None:
+    """Start afresh: the next rejection is not a copy. For callers that read the same lines
+    twice on purpose (the tests comparing the fast and the general path)."""
+    _REJECT_COPIES.forget()
+
+
 def parse_body(text: str, pos: int, timestamp: float | None) -> MessageResult:
     """The Exim log text starting at text[pos] (after date and pid): events, None or UNPARSED."""
     delivery = _DELIVERY.match(text, pos)
