@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter import envelope
-from exporter.parsers import exim, fast_postfix, syslog
+from exporter.parsers import fast_postfix, syslog
+from tests.helpers.parser_state import forget_parser_state
 from exporter.parsers.base import ChunkResult
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +34,7 @@ import generate  # noqa: E402
 
 
 def parse(chunk: bytes, fast: bool) -> ChunkResult:
-    exim.forget_reject_copies()  # each path reads the same lines afresh (exim.py, syslog_duplication)
+    forget_parser_state()  # each path reads the same lines afresh (tests/helpers/parser_state.py)
     with pytest.MonkeyPatch.context() as patch:
         if not fast:
             patch.setattr(syslog, "_FAST_LINE", lambda chunk, pos: None)

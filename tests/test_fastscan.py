@@ -22,7 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.metrics import Metrics
-from exporter.parsers import exim, syslog
+from exporter.parsers import syslog
+from tests.helpers.parser_state import forget_parser_state
 from exporter.parsers.syslog import SyslogParser
 from tests.helpers.shared import CORPUS
 
@@ -48,7 +49,7 @@ def test_scanner_is_built_where_the_tests_run() -> None:
 
 def expected(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | None]:
     """What the Python path's events add up to: (tally items in first-seen order, line counts, newest)."""
-    exim.forget_reject_copies()  # each path reads the same lines afresh (exim.py, syslog_duplication)
+    forget_parser_state()  # each path reads the same lines afresh (tests/helpers/parser_state.py)
     result = SyslogParser(lambda: NOW).parse(chunk)
     tally = Counter(event[:5] for event in result.events)
     stamps = [e.timestamp for e in result.events if e.timestamp is not None]
@@ -57,7 +58,7 @@ def expected(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | Non
 
 
 def scanned(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | None]:
-    exim.forget_reject_copies()  # each path reads the same lines afresh (exim.py, syslog_duplication)
+    forget_parser_state()  # each path reads the same lines afresh (tests/helpers/parser_state.py)
     result = SyslogParser(lambda: NOW, counts_only=True).parse(chunk)
     assert result.events == []
     return list((result.tally or {}).items()), (result.lines, result.matched, result.ignored, result.unparsed), \
@@ -66,7 +67,7 @@ def scanned(chunk: bytes) -> tuple[list, tuple[int, int, int, int], float | None
 
 def expected_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
     """The Python path's events added up by label fields and UTC hour, as report groups them."""
-    exim.forget_reject_copies()  # each path reads the same lines afresh (exim.py, syslog_duplication)
+    forget_parser_state()  # each path reads the same lines afresh (tests/helpers/parser_state.py)
     result = SyslogParser(lambda: now).parse(chunk)
     tally = Counter((*event[:5], None if event.timestamp is None else int(event.timestamp // 3600) * 3600)
                     for event in result.events)
@@ -74,7 +75,7 @@ def expected_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, in
 
 
 def scanned_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int, int, int]]:
-    exim.forget_reject_copies()  # each path reads the same lines afresh (exim.py, syslog_duplication)
+    forget_parser_state()  # each path reads the same lines afresh (tests/helpers/parser_state.py)
     result = SyslogParser(lambda: now, hourly=True).parse(chunk)
     assert result.events == []
     return list((result.tally or {}).items()), (result.lines, result.matched, result.ignored, result.unparsed)

@@ -4,6 +4,7 @@ Part of the parser stage: the syslog dispatcher (exporter/parsers/syslog.py) han
 module the message of each line whose program is one of PROGRAMS. Shapes read (Courier's
 libs/comctlfile.c writes the delivery records, courieresmtpd the refusals):
 
+    id=00086D4C.4C4A1D4F.00003AFA,from=<a@example.org>,addr=<b@example.net>: 451 4.7.1 Greylisted
     id=00086D4C.4C4A1D4F.00003AFA,from=<a@example.org>,addr=<b@example.net>,status: deferred
     id=00086D4C.4C4A1D4F.00003AFA,from=<a@example.org>,addr=<b@example.net>,status: failure
     id=00086D4C.4C4A1D4F.00003AFA,from=<a@example.org>,addr=<b@example.net>,size=2013,success: delivered: mx.example.net [192.0.2.1]
@@ -11,12 +12,15 @@ libs/comctlfile.c writes the delivery records, courieresmtpd the refusals):
     error,relay=::ffff:192.0.2.7,from=<a@example.org>,to=<b@example.net>: 550 User unknown.
     error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: AUTH LOGIN
 
-One event per delivery record: ",status: success" and ",success: <text>" -> delivered,
-",status: deferred" -> deferred, ",status: failure" -> bounced. Courier writes the remote's
-reply on its own line just before a deferred or failed record ("id=...,addr=<...>: 550 5.1.1
-..."); this parser reads one line at a time and does not join the two, so those records are
-counted with code "none" and the reply lines themselves are not counted (counting both would
-count each attempt twice).
+One event per delivery attempt: ",success: <text>" and ",status: success" -> delivered,
+",status: deferred" -> deferred, ",status: failure" -> bounced. For one remote delivery
+Courier writes two lines (ctlfile_append_reply: ",success: delivered: HOST [IP]" with the
+remote's text, then ",status: success"): the second is not counted again when it follows the
+first for the same message id and address. Courier writes the remote's reply of a deferral
+or failure on its own line just before the record ("id=...,from=<...>,addr=<...>: 550 5.1.1
+..."); the reply line itself is not counted, and its reply and code are joined to the record
+that follows for the same id and address. Both joins keep a small table of pending lines in
+this module (parse_message's contract has no parser instance); forget_state() clears it.
 
 courieresmtpd's "error,relay=..." lines are refusals at reception -> rejected, with the reply
 they quote. Refused AUTH (535) and other commands outside the mail transaction are not
@@ -37,9 +41,14 @@ from exporter.parsers.smtp_reply import reply_at
 
 MTA = "courier"
 PROGRAMS: tuple[str, ...] = ("courierd", "courieresmtp", "courieresmtpd", "courierlocal")
-PREFILTERS: tuple[bytes, ...] = (rb",status: ", rb",success: ", rb"error,relay=")
+# ">: 2", ">: 4", ">: 5": the remote's reply on a line of its own ("...,addr=<b@example.net>: 550 ..."),
+# which may hold no enhanced code for the generic patterns to find.
+PREFILTERS: tuple[bytes, ...] = (rb",status: ", rb",success: ", rb"error,relay=", rb">: [245]")
 
-_RECORD = re.compile(r"id=([0-9A-Fa-f.]+),from=<[^>]*>,addr=<[^>]*>(?:,size=[0-9]+)?,(status: |success: )")
+_RECORD = re.compile(r"id=([0-9A-Fa-f.]+),from=<[^>]*>,addr=<([^>]*)>(?:,size=[0-9]+)?,(status: |success: )")
+# The remote's reply on a line of its own, before the record of a deferral or failure.
+_REPLY_LINE = re.compile(r"id=([0-9A-Fa-f.]+),from=<[^>]*>,addr=<([^>]*)>: ")
+_PENDING_LIMIT = 4096
 _STATUSES = {"success": DELIVERED, "deferred": DEFERRED, "failure": BOUNCED}
 _DELIVERED_TO = re.compile(r"delivered: ([^\s\[\]]+) \[(?:::ffff:)?([0-9A-Fa-f:.]+)\]")
 _REFUSAL = re.compile(r"error,relay=(?:::ffff:)?([^,\s]+),")
@@ -56,23 +65,56 @@ def parse_message(program: str, message: str, timestamp: float | None) -> Messag
     record = _RECORD.match(message)
     if record is not None:
         return _record(message, record, timestamp)
+    reply_line = _REPLY_LINE.match(message)
+    if reply_line is not None:
+        reply, code = reply_at(message, reply_line.end())
+        if reply is not None:
+            _remember(("reply", reply_line.group(1), reply_line.group(2)), (reply, code))
+        return None  # counted with the record that follows
     refusal = _REFUSAL.match(message)
     if refusal is not None:
         return _refusal(message, refusal, timestamp)
     return None
 
 
+# (kind, message id, address) -> the reply and code of a reply line, or True for a
+# "success:" record whose "status: success" line is still to come.
+_PENDING: dict[tuple[str, str, str], object] = {}
+
+
+def _remember(key: tuple[str, str, str], value: object) -> None:
+    if len(_PENDING) >= _PENDING_LIMIT:
+        _PENDING.clear()  # lines whose partner never came; bounded memory beats a perfect join
+    _PENDING[key] = value
+
+
+def forget_state() -> None:
+    """Start afresh (for callers that read the same lines twice on purpose, e.g. tests)."""
+    _PENDING.clear()
+
+
 def _record(message: str, record: re.Match[str], timestamp: float | None) -> MessageResult:
-    queue_id = record.group(1)
+    queue_id, address = record.group(1), record.group(2)
     rest = message[record.end():]
-    if record.group(2) == "status: ":
+    if record.group(3) == "status: ":
         outcome = _STATUSES.get(rest.strip())
         if outcome is None:
             return UNPARSED
-        return [StatusEvent(MTA, outcome, None, None, None, timestamp, queue_id)]
+        if outcome == DELIVERED and _PENDING.pop(("success", queue_id, address), None) is not None:
+            return None  # the second line of a delivery already counted from its "success:" line
+        reply = code = None
+        if outcome != DELIVERED:
+            said = _PENDING.pop(("reply", queue_id, address), None)
+            if isinstance(said, tuple):
+                reply, code = said
+        return [StatusEvent(MTA, outcome, code, reply, None, timestamp, queue_id)]
     reply, code = reply_at(rest)
+    said = _PENDING.pop(("reply", queue_id, address), None)
+    if reply is None and isinstance(said, tuple):
+        reply, code = said  # the remote's "250 ..." on the line before
     host = _DELIVERED_TO.search(rest)
     remote = (host.group(1) or host.group(2)) if host is not None else None
+    _remember(("success", queue_id, address), True)
     return [StatusEvent(MTA, DELIVERED, code, reply, remote, timestamp, queue_id)]
 
 

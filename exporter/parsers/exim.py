@@ -153,7 +153,7 @@ class _RejectCopies:
 _REJECT_COPIES = _RejectCopies()
 
 
-def forget_reject_copies() -> None:
+def forget_state() -> None:
     """Start afresh: the next rejection is not a copy. For callers that read the same lines
     twice on purpose (the tests comparing the fast and the general path)."""
     _REJECT_COPIES.forget()
