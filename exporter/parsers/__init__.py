@@ -9,6 +9,8 @@ Formats (the `format:` of a source in config):
   exchange_tracking  Microsoft Exchange message tracking logs (CSV, #Fields: header).
   exchange_protocol  Microsoft Exchange SMTP send/receive protocol logs.
   iis_smtp           IIS SMTP service W3C logs.
+  exchange_trace     Exchange Online message-trace CSV downloads (summary, enhanced summary,
+                     extended report).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Callable
 
 from exporter.parsers.base import ChunkResult, Parser
 
-FORMATS: tuple[str, ...] = ("syslog", "exim", "exchange_tracking", "exchange_protocol", "iis_smtp")
+FORMATS: tuple[str, ...] = ("syslog", "exim", "exchange_tracking", "exchange_protocol", "iis_smtp",
+                            "exchange_trace")
 
 
 def make_parser(fmt: str, counts_only: bool = False, hourly: bool = False) -> Parser:
@@ -39,6 +42,7 @@ def make_parser(fmt: str, counts_only: bool = False, hourly: bool = False) -> Pa
 def _factories() -> dict[str, Callable[..., Parser]]:
     # Imported here so that one format's module is loaded only when it is used.
     from exporter.parsers import syslog, exim_mainlog, exchange_tracking, exchange_protocol, iis_smtp
+    from exporter.parsers import exchange_trace
 
     return {
         "syslog": syslog.SyslogParser,
@@ -46,6 +50,7 @@ def _factories() -> dict[str, Callable[..., Parser]]:
         "exchange_tracking": exchange_tracking.ExchangeTrackingParser,
         "exchange_protocol": exchange_protocol.ExchangeProtocolParser,
         "iis_smtp": iis_smtp.IisSmtpParser,
+        "exchange_trace": exchange_trace.ExchangeTraceParser,
     }
 
 

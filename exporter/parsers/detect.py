@@ -7,6 +7,9 @@ name the format instead). It reads only the header lines and the first records:
   exchange_protocol  "#Software: Microsoft Exchange Server" and "#Log-type: SMTP Send Protocol Log"
                      or "#Log-type: SMTP Receive Protocol Log"
   iis_smtp           "#Software: Microsoft Internet Information Services"
+  exchange_trace     a first line that is an Exchange Online message-trace CSV header (it names
+                     Received, Status and RecipientAddress, or origin_timestamp_utc and
+                     recipient_status, or date_time_utc, event_id and recipient_status)
   exim               the first record, or most of the first records, start "YYYY-MM-DD HH:MM:SS"
                      (Exim's mainlog and rejectlog; optional ".mmm" and "+hhmm" as
                      log_timezone and millisec in log_selector add them). A rejectlog holds
@@ -50,7 +53,16 @@ def detect_format(sample: bytes) -> str:
             return "exchange_protocol"
     if software.startswith(b"Microsoft Internet Information Services"):
         return "iis_smtp"
+    if records and _is_trace_header(records[0]):
+        return "exchange_trace"
     exim_like = sum(1 for record in records if _EXIM_STAMP.match(record))
     if records and (_EXIM_STAMP.match(records[0]) or exim_like * 2 > len(records)):
         return "exim"
     return "syslog"
+
+
+def _is_trace_header(line: bytes) -> bool:
+    names = {name.strip().strip(b'"').lower().replace(b"_", b"") for name in line.split(b",")}
+    return ({b"received", b"status", b"recipientaddress"} <= names
+            or {b"origintimestamputc", b"recipientstatus"} <= names
+            or {b"datetimeutc", b"eventid", b"recipientstatus"} <= names)
