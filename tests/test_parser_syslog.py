@@ -196,3 +196,20 @@ def test_policy_helpers_file_through_the_real_process():
     data = json.loads(result.stdout)
     assert sorted((c["code"], o, n) for c in data["codes"] for o, n in c["outcomes"].items()) == [
         ("4.7.1", "deferred", 1), ("5.1.1", "bounced", 1), ("5.7.23", "rejected", 1)]
+
+
+def test_docker_lines_split_at_16_kib_are_joined_through_the_real_process():
+    """Docker's json-file driver splits a line over 16 KiB into records whose "log" ends
+    without a newline; each split line counts once, with its code (syslog/docker-split.log)."""
+    import json
+    from pathlib import Path
+
+    from tests.helpers.exporter_process import run_exporter
+
+    log = Path(__file__).parent / "testdata" / "parsers" / "syslog" / "docker-split.log"
+    result = run_exporter(["report", "--json", "--format", "syslog", str(log)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert sorted((c["code"], o, n) for c in data["codes"] for o, n in c["outcomes"].items()) == [
+        ("2.0.0", "delivered", 1), ("4.7.1", "deferred", 1), ("5.1.1", "bounced", 1)]
+    assert data["lines"] == {"total": 6, "matched": 3, "ignored": 3, "unparsed": 0, "oversized": 0}
