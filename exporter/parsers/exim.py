@@ -31,7 +31,13 @@ verification notes (the "rejected" line that follows them is counted).
 Where the codes are read: after "SMTP error from remote mail server after <command>: " (or
 "LMTP error after <command>: "), skipping the older "host NAME [IP]: " part; inside C="..."
 of a delivery; at the start of the message text after the first ": " of a failure,
-deferral or rejection. A multi-line reply is logged with a literal "\\n" between lines;
+deferral or rejection: a reply and code ("550 5.7.1 ..."), or an enhanced code standing
+first on its own ("5.7.1 relay not permitted"): an ACL's message, a :fail: or :defer:
+redirect text, a router's message that starts with a code, which Exim sends behind its own
+3-digit reply without logging that reply.
+
+Through syslog, Exim's default syslog_duplication writes each rejection twice in a row (main
+log, reject log); the second copy is ignored (see _RejectCopies). A multi-line reply is logged with a literal "\\n" between lines;
 its first line carries the code.
 
 Remote: the H= field ("H=name [ip]", "H=name (helo) [ip]", "H=[ip]"): the name when Exim
