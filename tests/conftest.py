@@ -23,6 +23,16 @@ from tests.helpers.prometheus import PrometheusServer  # noqa: E402
 from tests.helpers.shared import CORPUS  # noqa: E402  (shared/ beside the repository)
 
 
+@pytest.fixture(autouse=True)
+def fresh_parser_state() -> None:
+    """Each test starts with no parser memory: Exim's last rejection and Courier's pending
+    lines live in their modules (docs/ARCHITECTURE.md), so one test's lines must not reach
+    into the next."""
+    from tests.helpers.parser_state import forget_parser_state
+
+    forget_parser_state()
+
+
 @pytest.fixture
 def corpus() -> Path:
     """The public log corpus (real lines written by real mail servers); see its SOURCES.md."""
