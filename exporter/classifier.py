@@ -251,7 +251,7 @@ def _classify_without_code(reply: str | None, outcome: str) -> Classification:
     if isinstance(reply, str) and reply[:1] in CLASSES:
         cls = CLASSES[reply[0]]
     else:
-        cls = {"delivered": "success", "deferred": "transient"}.get(outcome, "permanent")
+        cls = {"delivered": "success", "verified": "success", "deferred": "transient"}.get(outcome, "permanent")
     return Classification("none", cls, "other", NO_CODE_MEANING, "project",
                           "The line carried no enhanced status code; the class comes from the reply or the outcome.")
 

@@ -15,7 +15,12 @@ DEFERRED = "deferred"     # temporary failure, the message stays queued (class 4
 BOUNCED = "bounced"       # permanent failure after the message was accepted (class 5 / DSN)
 EXPIRED = "expired"       # the message stayed queued too long and was returned
 REJECTED = "rejected"     # refused while it was being received (SMTP reply to a client)
-OUTCOMES: tuple[str, ...] = (DELIVERED, DEFERRED, BOUNCED, EXPIRED, REJECTED)
+# Address-verification probes (Postfix's reject_unverified_recipient/sender, `sendmail -bv`):
+# the MTA asked the next hop whether it would take an address and sent no message. Kept
+# apart from deliveries and bounces, so that delivery and bounce ratios count real mail only.
+VERIFIED = "verified"           # the probe found the address deliverable
+VERIFY_FAILED = "verify_failed" # the probe found it undeliverable (cached or not)
+OUTCOMES: tuple[str, ...] = (DELIVERED, DEFERRED, BOUNCED, EXPIRED, REJECTED, VERIFIED, VERIFY_FAILED)
 
 # Which software wrote the line. "unknown" is the generic fallback parser's.
 MTAS: tuple[str, ...] = (

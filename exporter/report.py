@@ -15,6 +15,7 @@ of the output went away (`report ... | head`: the CLI ends quietly, as on SIGPIP
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -176,6 +177,21 @@ def render_text(data: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _trace(paths: list[str], fmt: str, as_json: bool) -> int:
+    from exporter.trace import trace_files
+
+    try:
+        trace_files(paths, fmt, sys.stdout, as_json)
+    except LogFileError as err:
+        print(f"ndr-exporter report: cannot read {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `report --trace FILE | head`: stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the flush at exit fails no more
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = SuggestingParser(
         prog="ndr-exporter report",
@@ -186,11 +202,15 @@ def main(argv: list[str]) -> int:
                         help="log format (default: detected from each file's first lines)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--top", type=int, default=20, help="how many codes to list (default 20)")
+    parser.add_argument("--trace", action="store_true",
+                        help="print each status line beside the event it gave, and the unparsed lines")
     args = parser.parse_args(argv)
     if args.top < 0:
         parser.error(f"--top: must be 0 or more, not {args.top}")
     if args.files.count("-") > 1:
         parser.error("FILE: - (standard input) can be given once")
+    if args.trace:
+        return _trace(args.files, args.format, args.json)
     try:
         summary = summarise(args.files, args.format, progress_bar(args.files, sys.stdout, sys.stderr))
     except LogFileError as err:

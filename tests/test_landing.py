@@ -23,8 +23,8 @@ from tests.helpers.exporter_process import run_exporter, sample, total
 SAMPLE = Path(__file__).resolve().parents[1] / "exporter" / "data" / "samples" / "postfix-demo.log"
 ROW = re.compile(r'<tr class="[a-z]+"><td class="code">([^<]*)</td><td class="class">([^<]*)</td>'
                  r'<td class="subject">([^<]*)</td><td class="meaning">([^<]*)</td><td class="hint">([^<]*)</td>'
-                 r'<td class="n recent">([\d,]+)</td><td class="n total">([\d,]+)</td>((?:<td class="n">[\d,]+</td>){5})</tr>')
-OUTCOMES = ("delivered", "deferred", "bounced", "expired", "rejected")
+                 r'<td class="n recent">([\d,]+)</td><td class="n total">([\d,]+)</td>((?:<td class="n">[\d,]+</td>){7})</tr>')
+OUTCOMES = ("delivered", "deferred", "bounced", "expired", "rejected", "verified", "verify_failed")
 
 
 def test_empty_page_says_nothing_was_counted_yet(tmp_path: Path, exporter_factory) -> None:
@@ -64,7 +64,8 @@ def test_table_shows_the_published_counts_per_code(tmp_path: Path, exporter_fact
     assert keys == sorted(keys)
     assert [r[1] for r in rows][0] == "permanent" and [r[1] for r in rows][-1] == "success"
     expired = shown[("4.4.7", "transient", "network_routing", "delivery time expired")]
-    assert expired == {"delivered": 0, "deferred": 0, "bounced": 0, "expired": 5, "rejected": 0}
+    assert expired == {"delivered": 0, "deferred": 0, "bounced": 0, "expired": 5, "rejected": 0,
+                       "verified": 0, "verify_failed": 0}
 
 
 def test_sources_and_checkpoint_are_shown(tmp_path: Path, exporter_factory) -> None:

@@ -6,6 +6,8 @@ the courieresmtpd lines marked "fail2ban" are real (public-corpus fail2ban/couri
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings, strategies as st
 
 from exporter.events import UNPARSED, StatusEvent
@@ -53,3 +55,30 @@ def test_code_like_strings_in_ids_are_not_read():
 def test_never_raises(text):
     result = courier.parse_message("courieresmtpd", text, None)
     assert result is None or result is UNPARSED or isinstance(result, list)
+
+
+def _report(name: str) -> dict:
+    import json
+
+    from tests.helpers.exporter_process import run_exporter
+
+    log = Path(__file__).parent / "testdata" / "parsers" / "courier" / name
+    result = run_exporter(["report", "--json", "--format", "syslog", str(log)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    return json.loads(result.stdout)
+
+
+def test_one_remote_delivery_written_on_two_lines_counts_once_through_the_real_process():
+    """A real Courier log (forum post, 2010): a local delivery and one remote delivery whose
+    ",success: delivered:" and ",status: success" lines are one attempt; the remote's "250 OK"
+    on the line before is its reply."""
+    data = _report("real-forum-2010.log")
+    assert data["by_outcome"] == {"delivered": 2}
+    assert data["lines"]["matched"] == 2
+
+
+def test_reply_on_a_line_of_its_own_joins_the_record_through_the_real_process():
+    data = _report("shapes.log")
+    counted = sorted((c["code"], o, n) for c in data["codes"] for o, n in c["outcomes"].items())
+    assert ("4.7.1", "deferred", 1) in counted and ("5.1.1", "bounced", 1) in counted
+    assert not any(code == "none" and o in ("deferred", "bounced") for code, o, _ in counted)

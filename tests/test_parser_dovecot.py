@@ -75,3 +75,19 @@ def test_real_dovecot_2_3_19_lda_syslog_output():
     result = SyslogParser(now=lambda: time.time()).parse(data)
     assert (result.lines, result.matched, result.ignored, result.unparsed) == (21, 3, 18, 0)
     assert [e.outcome for e in result.events] == ["delivered", "delivered", "rejected"]
+
+
+def test_dovecot_2_2_session_id_before_msgid_through_the_real_process():
+    """Dovecot 2.2 writes the LMTP session id between "lmtp(pid, user):" and "msgid=":
+    those deliveries count (a real 2.2 line from a public guide, and the pid form)."""
+    import json
+    from pathlib import Path
+
+    from tests.helpers.exporter_process import run_exporter
+
+    log = Path(__file__).parent / "testdata" / "parsers" / "dovecot" / "session-ids.log"
+    result = run_exporter(["report", "--json", "--format", "syslog", str(log)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert data["by_outcome"] == {"delivered": 4, "rejected": 1}
+    assert [c["code"] for c in data["codes"]] == ["none", "none"]

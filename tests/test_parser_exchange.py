@@ -279,3 +279,33 @@ def test_tracking_file_through_the_pipeline_counts_exact_series():
     }
     assert published.lines[("msgtrk", "matched")] == 9.0
     assert published.lines[("msgtrk", "unparsed")] == 2.0
+
+
+# --- issue 13: Exchange Online message-trace CSV (format exchange_trace) -------------------------
+
+def test_message_trace_downloads_through_the_real_process():
+    import json
+    from pathlib import Path
+
+    from tests.helpers.exporter_process import run_exporter
+
+    data_dir = Path(__file__).parent / "testdata" / "parsers" / "exchange_trace"
+    files = [str(data_dir / name) for name in ("summary.log", "enhanced-summary.log", "extended-report.log")]
+    result = run_exporter(["report", "--json", "--format", "exchange_trace", *files], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert data["by_outcome"] == {"delivered": 5, "bounced": 4, "deferred": 3}
+    counted = sorted((c["code"], o, n) for c in data["codes"] for o, n in c["outcomes"].items())
+    assert ("5.1.10", "bounced", 1) in counted and ("4.7.500", "deferred", 1) in counted
+    assert not any(code in ("5.1.1", "5.7.1") and o != "bounced" for code, o, _ in counted)
+    assert data["lines"]["unparsed"] == 1
+
+
+def test_auto_detection_names_each_message_trace_layout():
+    from pathlib import Path
+
+    from exporter.parsers.detect import detect_format
+
+    data_dir = Path(__file__).parent / "testdata" / "parsers" / "exchange_trace"
+    for name in ("summary.log", "enhanced-summary.log", "extended-report.log"):
+        assert detect_format((data_dir / name).read_bytes()[:4096]) == "exchange_trace", name

@@ -6,6 +6,7 @@ Fixture lines live in tests/testdata/parsers/exim/ (sources in the README there)
 from __future__ import annotations
 
 import calendar
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given, settings, strategies as st
 from exporter.events import UNPARSED, StatusEvent
 from exporter.parsers import exim
 from exporter.parsers.exim_files import EximMainlogParser
+from tests.helpers.exporter_process import run_exporter
 
 DATA = Path(__file__).parent / "testdata" / "parsers" / "exim"
 
@@ -242,3 +244,60 @@ def test_host_named_after_the_word_rejected():
     line = _lines("real-e2e-exim-4.96-mainlog.log")[24]
     assert b"rejected MAIL FROM:" in line
     assert [(e.outcome, e.code, e.reply, e.remote) for e in _one(line)] == [("rejected", None, None, "127.0.0.1")]
+
+
+# --- issue 13: codes Exim logs without a 3-digit reply; syslog_duplication -----------------------
+
+ACL_ROUTER = "real-e2e-exim-4.96-acl-router-codes.log"
+
+
+def _line_with(name: str, mark: str) -> bytes:
+    found = [line for line in _lines(name) if mark.encode() in line]
+    assert len(found) >= 1, mark
+    return found[0]
+
+
+@pytest.mark.parametrize("mark, outcome, code, reply", [
+    ("rejected RCPT <policy@mx.e2e.test>: 5.7.1 relay", "rejected", "5.7.1", None),
+    ("rejected RCPT <banned@mx.e2e.test>: 5.7.606 ", "rejected", "5.7.606", None),
+    ("temporarily rejected RCPT <greylist@mx.e2e.test>: 4.2.0 ", "rejected", "4.2.0", "451"),
+    ("** moved@mx.e2e.test R=moved_alias: 5.1.6 ", "bounced", "5.1.6", None),
+    ("== busy@mx.e2e.test R=busy_defer defer (-1): 4.3.0 ", "deferred", "4.3.0", None),
+])
+def test_enhanced_code_at_the_start_of_the_logged_message(mark, outcome, code, reply):
+    """Real Exim 4.96: an ACL message, a :fail: alias and a :defer: router text that start with
+    an enhanced code are logged without Exim's 3-digit reply; the code is the event's code."""
+    assert [(e.outcome, e.code, e.reply) for e in _one(_line_with(ACL_ROUTER, mark))] == [(outcome, code, reply)]
+
+
+@pytest.mark.parametrize("text", [
+    "H=[192.0.2.1] F=<a@b.example> rejected RCPT <c@d.example>: 5.7.1.2 not a code",
+    "H=[192.0.2.1] F=<a@b.example> rejected RCPT <c@d.example>: 5.7.1: not alone",
+    "H=[192.0.2.1] F=<a@b.example> rejected RCPT <c@d.example>: #5.7.1 qmail-style is not Exim's",
+    "H=[192.0.2.1] F=<a@b.example> rejected RCPT <c@d.example>: relay 5.7.1 later in the text",
+    "1abcDE-000123-AB ** x@d.example R=r: see 5.1.6 later",
+])
+def test_a_code_not_standing_first_in_the_message_is_not_read(text):
+    assert [e.code for e in exim.parse_body(text, 0, None)] == [None]
+
+
+def test_syslog_duplication_counts_each_reject_once_through_the_real_process():
+    """Exim's default syslog_duplication sends each rejection twice in a row (main log, reject
+    log); `report` on such a file counts each of the five rejections once."""
+    log = Path(__file__).parent / "testdata" / "parsers" / "exim-syslog" / "real-exim-4.96-syslog-duplication.log"
+    result = run_exporter(["report", "--json", "--format", "syslog", str(log)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    rejected = sorted((c["code"], c["outcomes"]["rejected"]) for c in data["codes"] if "rejected" in c["outcomes"])
+    assert rejected == [("4.7.1", 1), ("5.7.1", 2), ("none", 1), ("none", 1)]
+    assert data["by_outcome"]["rejected"] == 5
+
+
+def test_a_client_that_repeats_a_rejected_rcpt_within_a_second_counts_each_time():
+    """Pairs A A' A A' (each rejection and its reject-log copy): two rejections, not one."""
+    line = "H=[192.0.2.1] F=<a@b.example> rejected RCPT <c@d.example>: 550 5.7.1 no"
+    parse = exim.make_parse_message()   # one stream's parser, with its memory of the last rejection
+    results = [parse("exim", line, 1.0) for _ in range(4)]
+    assert [bool(r) for r in results] == [True, False, True, False]
+    assert parse("exim", line, 2.0)  # a new second: a new rejection
+    assert [bool(exim.parse_message("exim", line, 1.0)) for _ in range(2)] == [True, True]  # read on their own

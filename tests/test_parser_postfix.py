@@ -29,11 +29,12 @@ def event(outcome: str, code: str | None, reply: str | None, remote: str | None,
 
 @pytest.mark.parametrize("status, outcome", [
     ("sent", "delivered"),
-    ("deliverable", "delivered"),
+    ("deliverable", "verified"),
+    ("undeliverable-but-not-cached", "verify_failed"),
     ("deferred", "deferred"),
     ("SOFTBOUNCE", "deferred"),
     ("bounced", "bounced"),
-    ("undeliverable", "bounced"),
+    ("undeliverable", "verify_failed"),
     ("expired", "expired"),
 ])
 def test_status_word_to_outcome(status: str, outcome: str):
@@ -181,3 +182,21 @@ def test_contract_constants():
     assert postfix.PROGRAMS == ("postfix",)
     assert postfix.claims("postfix/smtp") and postfix.claims("postfix-out/smtp") and postfix.claims("postfix")
     assert not postfix.claims("exim4") and not postfix.claims("smtpd")
+
+
+def test_probes_and_lines_as_users_see_them_through_the_real_process():
+    """`report` on as-users-see-them.log: probes counted as verified / verify_failed, the
+    collectors' suffixes, quotes and bare addresses read, nothing unparsed (issue 13)."""
+    import json
+    from pathlib import Path
+
+    from tests.helpers.exporter_process import run_exporter
+
+    log = Path(__file__).parent / "testdata" / "parsers" / "postfix" / "as-users-see-them.log"
+    result = run_exporter(["report", "--json", "--format", "syslog", str(log)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert data["by_outcome"] == {"verified": 2, "verify_failed": 3, "delivered": 6, "deferred": 1, "bounced": 2}
+    assert data["lines"]["unparsed"] == 0
+    codes = sorted((c["code"], o, n) for c in data["codes"] for o, n in c["outcomes"].items())
+    assert ("5.7.1", "bounced", 1) in codes and not any(code == "5.7.1" and o == "delivered" for code, o, _ in codes)

@@ -155,3 +155,63 @@ def test_same_events_in_every_envelope():
     assert results["maillog"][1] == (205, 39, 166, 0)
     for name, got in results.items():
         assert got == results["maillog"], name
+
+
+# --- issue 13: the generic fallback counts only a reply that was given; policy helpers ----------
+
+@pytest.mark.parametrize("program, message", [
+    ("spf-check", "Action: prepend: Text: Received-SPF: Pass (mailfrom)  Reject action: 550 5.7.23"),
+    ("mailer", "queued message 17, Subject: 550 5.1.1 invoice overdue"),
+    ("mailer", "config reject_reply=550 5.7.1, defer_reply=451 4.7.1"),
+    ("mailer", "template for refusals: 550 5.7.1 go away"),
+    ("policyd-spf", "550 5.7.23 Message rejected due to: SPF fail - not authorized."),
+    ("postgrey", "action=greylist, reason=new, client_name=unknown, client_address=192.0.2.7"),
+    ("amavis", "(01234-01) Blocked SPAM, dsn=5.7.0 said 554 5.7.0 Reject"),
+])
+def test_generic_ignores_quoted_configuration_free_text_and_policy_helpers(program, message):
+    assert generic.parse_message(program, message, T) is None
+
+
+@pytest.mark.parametrize("message, code, reply", [
+    ("550 5.1.1 mailbox unavailable", "5.1.1", "550"),
+    ("3F2A1B: 451 4.7.1 try later", "4.7.1", "451"),
+    ("delivery failed: 550 5.1.1 mailbox unavailable", "5.1.1", "550"),
+    ("send failed: server replied 451 4.3.0 temporary local problem", "4.3.0", "451"),
+    ("upstream said 550 5.7.1 relaying denied", "5.7.1", "550"),
+    ("status=sent (250 2.0.0 ok)", "2.0.0", "250"),
+])
+def test_generic_counts_a_reply_after_an_outcome_word_or_at_the_start(message, code, reply):
+    assert [(e.code, e.reply) for e in generic.parse_message("mailer", message, T)] == [(code, reply)]
+
+
+def test_policy_helpers_file_through_the_real_process():
+    """report on generic/policy-helpers.log: one reject (Postfix's), two replies of an
+    unclaimed program; nothing from the helpers or from quoted configuration."""
+    import json
+    from pathlib import Path
+
+    from tests.helpers.exporter_process import run_exporter
+
+    log = Path(__file__).parent / "testdata" / "parsers" / "generic" / "policy-helpers.log"
+    result = run_exporter(["report", "--json", "--format", "syslog", str(log)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert sorted((c["code"], o, n) for c in data["codes"] for o, n in c["outcomes"].items()) == [
+        ("4.7.1", "deferred", 1), ("5.1.1", "bounced", 1), ("5.7.23", "rejected", 1)]
+
+
+def test_docker_lines_split_at_16_kib_are_joined_through_the_real_process():
+    """Docker's json-file driver splits a line over 16 KiB into records whose "log" ends
+    without a newline; each split line counts once, with its code (syslog/docker-split.log)."""
+    import json
+    from pathlib import Path
+
+    from tests.helpers.exporter_process import run_exporter
+
+    log = Path(__file__).parent / "testdata" / "parsers" / "syslog" / "docker-split.log"
+    result = run_exporter(["report", "--json", "--format", "syslog", str(log)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert sorted((c["code"], o, n) for c in data["codes"] for o, n in c["outcomes"].items()) == [
+        ("2.0.0", "delivered", 1), ("4.7.1", "deferred", 1), ("5.1.1", "bounced", 1)]
+    assert data["lines"] == {"total": 6, "matched": 3, "ignored": 3, "unparsed": 0, "oversized": 0}

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_format_is_made_by_its_own_module() -> None:
-    assert FORMATS == ("syslog", "exim", "exchange_tracking", "exchange_protocol", "iis_smtp")
+    assert FORMATS == ("syslog", "exim", "exchange_tracking", "exchange_protocol", "iis_smtp", "exchange_trace")
     for name, fmt in registry.formats().items():
         assert make_parser(name).format == name
         assert fmt.module.startswith("exporter.parsers.")

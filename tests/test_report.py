@@ -90,7 +90,7 @@ MEANINGS = {
     "5.7.606": ("banned sending ip", "microsoft"), "4.5.3": ("too many recipients", "iana"),
     "none": ("no enhanced status code logged", "project"),
 }
-OUTCOME_ORDER = ("delivered", "deferred", "bounced", "expired", "rejected")
+OUTCOME_ORDER = ("delivered", "deferred", "bounced", "expired", "rejected", "verified", "verify_failed")
 
 
 def syslog_year(month: int, day: int, hour: int, minute: int, second: int) -> int:
@@ -288,7 +288,7 @@ def test_text_table_shows_the_same_numbers() -> None:
     for key in ("outcome", "class", "subject", "mta", "provider"):
         assert sections[f"by {key}"] == want[f"by_{key}"]
     assert sections["top codes"] == {c["code"]: (c["count"], c["class"], c["subject"]) for c in want["codes"]}
-    assert sections["per hour (UTC)"] == {f"{POSTFIX_YEAR}-11-29T05:00:00Z": [14, 10, 7, 5, 3]}
+    assert sections["per hour (UTC)"] == {f"{POSTFIX_YEAR}-11-29T05:00:00Z": [14, 10, 7, 5, 3, 0, 0]}
     assert "  5.7.606          1  permanent  security_policy  banned sending ip (microsoft)" in result.stdout
 
 

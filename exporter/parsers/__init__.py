@@ -11,6 +11,8 @@ Formats (the `format:` of a source in config):
   exchange_tracking  Microsoft Exchange message tracking logs (CSV, #Fields: header).
   exchange_protocol  Microsoft Exchange SMTP send/receive protocol logs.
   iis_smtp           IIS SMTP service W3C logs.
+  exchange_trace     Exchange Online message-trace CSV downloads (summary, enhanced summary,
+                     extended report).
 """
 
 from __future__ import annotations

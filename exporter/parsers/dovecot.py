@@ -7,6 +7,7 @@ ignored. Shapes read (2.2 and 2.3; "Info: "/"Error: " appear when Dovecot writes
 log file, "<pid><session>" since 2.3):
 
     lmtp(bob@example.org)<4711><AbCdEf>: msgid=<x@example.net>: saved mail to INBOX
+    lmtp(4711, bob@example.org): vwQ8DCqjqlqdHgAAwl8aWQ: msgid=<x@example.net>: saved mail to INBOX (2.2)
     lda(bob@example.org): msgid=<x@example.net>: saved mail to INBOX
     lmtp(bob@example.org)<4711><AbCdEf>: sieve: msgid=<x@example.net>: stored mail into mailbox 'Junk'
     lmtp(bob@example.org)<4711><AbCdEf>: msgid=<x@example.net>: rejected: Quota exceeded (mailbox for user is full)
@@ -36,9 +37,13 @@ PROGRAMS: tuple[str, ...] = ("dovecot", "dovecot-lda", "lmtp", "lda", "deliver")
 # the syslog parser's search fast (exporter/parsers/prefilter.py).
 PREFILTERS: tuple[bytes, ...] = (rb"ed mail to ", rb"ed mail into ", rb" rejected", rb": lmtp\(", rb": lda\(")
 
-_AGENT = re.compile(r"(?:dovecot: )?(?:lmtp|lda|deliver)\([^)]*\)(?:<[^>]*>)*: (Info: |Error: )?(?:sieve: )?")
+# Dovecot 2.2 writes the LMTP session id after the agent ("lmtp(1234, bob@example.org):
+# vwQ8DCqjqlqdHgAAwl8aWQ: msgid=..."; 2.3 moved it into "<pid><session>"): 22 base64 characters.
+_SESSION = r"(?:[A-Za-z0-9+/]{16,32}: )?"
+_AGENT = re.compile(r"(?:dovecot: )?(?:lmtp|lda|deliver)\([^)]*\)(?:<[^>]*>)*: (Info: |Error: )?" + _SESSION
+                    + r"(?:sieve: )?")
 # The same, when the agent was the program name and the message starts after it.
-_AGENT_AS_PROGRAM = re.compile(r"(Info: |Error: )?(?:sieve: )?")
+_AGENT_AS_PROGRAM = re.compile(r"(Info: |Error: )?" + _SESSION + r"(?:sieve: )?")
 _AGENT_NAMES = ("lmtp", "lda", "deliver")
 _MSGID = re.compile(r"msgid=(?:<[^>]*>|[^ :]*): ")
 _STORED = ("saved mail to ", "stored mail into mailbox ")

@@ -206,6 +206,31 @@ def split_cri(line: str) -> tuple[float | None, str, bool, str] | None:
     return parse_iso(match.group("ts")), match.group("stream"), match.group("tag") == "P", line[match.end():]
 
 
+def split_docker(line: str) -> tuple[float | None, str, bool, str] | None:
+    """(timestamp, stream, partial, content) of a Docker json-file record, as split_cri gives
+    for a CRI line, or None for other lines. Docker splits a line longer than 16 KiB into
+    records whose "log" does not end in a newline (partial) and a last one that does; the
+    syslog parser joins the parts of one stream as it joins CRI's "P" parts."""
+    if not line.startswith('{"log":'):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    text = record.get("log") if isinstance(record, dict) else None
+    if not isinstance(text, str):
+        return None
+    stream = record.get("stream")
+    stamp = record.get("time")
+    partial = not text.endswith("\n")
+    if not partial:
+        text = text[:-1]
+        if text.endswith("\r"):
+            text = text[:-1]
+    return (parse_iso(stamp) if isinstance(stamp, str) else None,
+            "docker:" + (stream if isinstance(stream, str) else ""), partial, text)
+
+
 def split_inner(text: str, timestamp: float | None, clock: YearClock) -> Envelope:
     """The envelope of text a container wrote (CRI, Docker); the outer timestamp wins."""
     inner = split(text, clock) if text[:1] != "{" else None

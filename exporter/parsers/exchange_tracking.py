@@ -98,8 +98,18 @@ class ExchangeTrackingParser(EventParser):
     def parse(self, chunk: bytes) -> ChunkResult:
         return read_chunk(chunk, _CANDIDATE, self._set_fields, self._read_line)
 
-    def _set_fields(self, names: list[str]) -> None:
+    def set_fields(self, names: list[str]) -> None:
+        """Read the following lines with these column names (a `#Fields:` list, or the
+        header of an Exchange Online extended message trace, exchange_trace.py)."""
         self._layout = _Layout(names)
+
+    _set_fields = set_fields
+
+    def read_line(self, line: str, clean: bool) -> list[StatusEvent] | None:
+        """The events of one line: [] when it is not a status line, None when it does not parse."""
+        if _CANDIDATE.search(line) is None:
+            return []
+        return self._read_line(line, clean)
 
     def _read_line(self, line: str, clean: bool) -> list[StatusEvent] | None:
         """The events of one candidate line: [] when it is not a status line, None when unparsable."""

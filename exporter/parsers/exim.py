@@ -31,7 +31,13 @@ verification notes (the "rejected" line that follows them is counted).
 Where the codes are read: after "SMTP error from remote mail server after <command>: " (or
 "LMTP error after <command>: "), skipping the older "host NAME [IP]: " part; inside C="..."
 of a delivery; at the start of the message text after the first ": " of a failure,
-deferral or rejection. A multi-line reply is logged with a literal "\\n" between lines;
+deferral or rejection: a reply and code ("550 5.7.1 ..."), or an enhanced code standing
+first on its own ("5.7.1 relay not permitted"): an ACL's message, a :fail: or :defer:
+redirect text, a router's message that starts with a code, which Exim sends behind its own
+3-digit reply without logging that reply.
+
+Through syslog, Exim's default syslog_duplication writes each rejection twice in a row (main
+log, reject log); the second copy is ignored (see _RejectCopies). A multi-line reply is logged with a literal "\\n" between lines;
 its first line carries the code.
 
 Remote: the H= field ("H=name [ip]", "H=name (helo) [ip]", "H=[ip]"): the name when Exim
@@ -41,11 +47,12 @@ logged a verified one, else the IP; for the older layout, "host NAME [IP]" in th
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from exporter.events import (
     BOUNCED, DEFERRED, DELIVERED, EXPIRED, REJECTED, UNPARSED, MessageResult, StatusEvent,
 )
-from exporter.parsers.smtp_reply import reply_at
+from exporter.parsers.smtp_reply import code_at, reply_at
 
 MTA = "exim"
 PROGRAMS: tuple[str, ...] = ("exim", "exim4")
@@ -97,16 +104,69 @@ EXPIRED_CODE = "4.4.7"
 _OUTCOMES = {"**": BOUNCED, "==": DEFERRED, "=>": DELIVERED, "->": DELIVERED, ">>": DELIVERED}
 
 
+def make_parse_message() -> Callable[[str, str, float | None], MessageResult]:
+    """A parse_message with its own memory of the last rejection (syslog_duplication's copies):
+    the syslog parser makes one per parser (exporter/parsers/registry.py), so two streams never
+    share it and a fresh parser starts with none."""
+    copies = _RejectCopies()
+
+    def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
+        return _parse_message(message, timestamp, copies)
+    return parse_message
+
+
 def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
-    """One syslog message from Exim: events, None (not a status line) or UNPARSED.
+    """One syslog message from Exim read on its own (no line before it to be a copy of):
+    events, None (not a status line) or UNPARSED. A stream is read with make_parse_message().
 
     A raise would be a bug: the syslog parser counts the line unparsed and goes on."""
+    return _parse_message(message, timestamp, _RejectCopies())
+
+
+def _parse_message(message: str, timestamp: float | None, copies: "_RejectCopies") -> MessageResult:
     prefix = _SYSLOG_PREFIX.match(message)
     if prefix is None:
         return parse_body(message, 0, timestamp)
     if prefix.group(1) is not None and prefix.group(1) != "1":
         return None  # a later part of a split message: header lines of a rejectlog entry
-    return parse_body(message, prefix.end(), timestamp)
+    result = parse_body(message, prefix.end(), timestamp)
+    if result and result is not UNPARSED and result[0].outcome == REJECTED:  # type: ignore[index]
+        # The text without the part marker "[1\\N] ", which only the reject log's copy has.
+        text = message[message.index("] ") + 2:] if prefix.group(1) is not None else message
+        if copies.is_copy(text, timestamp):
+            return None
+    else:
+        copies.forget()
+    return result
+
+
+class _RejectCopies:
+    """Exim's default syslog_duplication: every rejection it writes to syslog goes out twice in
+    a row, once for the main log and once for the reject log (the second copy split into
+    parts when the message's header lines follow it). Where both land in one file the second
+    copy must not be counted: it is the same text, at the same time stamp, right after the
+    first. A rejection is taken for the copy of the one before it when its text (part marker
+    left out) and time stamp are the same, no other Exim status line came between, and that
+    one was not itself a copy: so the pairs
+    A A' A A' of a client that repeats itself within a second still count twice. With
+    syslog_duplication = false, two identical rejections within the same second count once
+    (the text holds Exim's date to the second on Debian, the client's host and addresses).
+    One per syslog parser (make_parse_message)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, float | None] | None = None
+
+    def is_copy(self, text: str, timestamp: float | None) -> bool:
+        key = (text, timestamp)
+        if key == self._last:
+            self._last = None
+            return True
+        self._last = key
+        return False
+
+    def forget(self) -> None:
+        """Another status line came between: what follows is not a copy."""
+        self._last = None
 
 
 def parse_body(text: str, pos: int, timestamp: float | None) -> MessageResult:
@@ -150,7 +210,7 @@ def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | 
             if start is not None:
                 if outcome == DEFERRED and text.startswith(_NOT_ATTEMPTED, start.end()):
                     return None  # a queue run that waited: no attempt was made
-                reply, code = reply_at(text, start.end())
+                reply, code = _reply_or_code(text, start.end())
                 fields_end = start.end()
         if outcome == BOUNCED and any(word in text for word in _EXPIRY_WORDS):
             outcome = EXPIRED
@@ -160,6 +220,28 @@ def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | 
     if host is not None:
         remote = host.group(1) or host.group(2)
     return [StatusEvent(MTA, outcome, code, reply, remote, timestamp, queue_id)]
+
+
+def _reply_or_code(text: str, pos: int) -> tuple[str | None, str | None]:
+    """The reply and code at the start of a logged message; an enhanced code alone when the
+    message starts with one ("5.7.1 relay not permitted": an ACL's message = 5.7.1 ..., a
+    :fail: alias's text, a defer router's message). Exim sends such a code behind its own
+    3-digit reply, which it does not log."""
+    reply, code = reply_at(text, pos)
+    if reply is None:
+        code = _leading_code(text, pos)
+    return reply, code
+
+
+def _leading_code(text: str, pos: int) -> str | None:
+    """An enhanced code that stands as the first word at text[pos], or None."""
+    code = code_at(text, pos)
+    if code is None or text.startswith("#", pos):
+        return None
+    end = pos + len(code)
+    if end < len(text) and text[end] not in " \\":
+        return None  # "5.7.1.2 ..." or "5.7.1:" is not a code standing alone
+    return code
 
 
 def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | None,
@@ -172,7 +254,7 @@ def _rejection(text: str, pos: int, rejected: re.Match[str], queue_id: str | Non
     reply = code = None
     colon = text.find(": ", after)
     if colon >= 0:
-        reply, code = reply_at(text, colon + 2)
+        reply, code = _reply_or_code(text, colon + 2)
     if reply is None and rejected.group(1):
         reply = _TEMPORARY_REPLY
     host = _HOST_FIELD.search(text, pos, rejected.start() + 1)

@@ -33,7 +33,8 @@ import re
 
 from exporter.codes import is_valid_code
 from exporter.events import (
-    BOUNCED, DELIVERED, DEFERRED, EXPIRED, REJECTED, UNPARSED, MessageResult, StatusEvent,
+    BOUNCED, DELIVERED, DEFERRED, EXPIRED, REJECTED, UNPARSED, VERIFIED, VERIFY_FAILED, MessageResult,
+    StatusEvent,
 )
 
 MTA = "postfix"
@@ -43,18 +44,24 @@ PROGRAMS: tuple[str, ...] = ("postfix",)
 PREFILTERS: tuple[bytes, ...] = (rb"status=", rb"reject: ")
 
 # status= word -> outcome.
-#   sent, deliverable (an address-verification probe that succeeded) -> delivered
+#   sent -> delivered
 #   deferred, SOFTBOUNCE (soft_bounce=yes: Postfix logs the 5xx as 4xx and keeps the mail) -> deferred
-#   bounced, undeliverable (a probe that failed permanently) -> bounced
+#   bounced -> bounced
 #   expired -> expired
+#   deliverable, undeliverable, undeliverable-but-not-cached: the result of an address
+#   verification probe (reject_unverified_recipient/sender, `sendmail -bv`; src/global/verify.c
+#   writes "-but-not-cached" when address_verify_negative_cache = no) -> verified /
+#   verify_failed, outcomes of their own: no message was sent, so they stay out of the
+#   delivery and bounce ratios.
 STATUS_OUTCOMES: dict[str, str] = {
     "sent": DELIVERED,
-    "deliverable": DELIVERED,
     "deferred": DEFERRED,
     "SOFTBOUNCE": DEFERRED,
     "bounced": BOUNCED,
-    "undeliverable": BOUNCED,
     "expired": EXPIRED,
+    "deliverable": VERIFIED,
+    "undeliverable": VERIFY_FAILED,
+    "undeliverable-but-not-cached": VERIFY_FAILED,
 }
 EXPIRED_CODE = "4.4.7"
 
@@ -63,6 +70,19 @@ _DELIVERY = re.compile(
     _QID + r": to=<.*?>, (?:orig_to=<.*?>, )?relay=(?P<relay>\S*?), (?:conn_use=[0-9]+, )?"
     r"delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, (?:tls=\S*?, )?"
     r"dsn=(?P<dsn>[^,\s]*), status=(?P<status>[A-Za-z-]+)(?: \((?P<reason>.*)\))?\Z",
+    re.DOTALL,
+)
+# The same record as it reaches users in other ways, read when _DELIVERY does not match:
+# - to=user@host without angle brackets (older Postfix, several public test suites);
+# - no delays= and no dsn= (Postfix before 2.3 wrote neither; the event has no code);
+# - something after the record: a log collector's field after the closing parenthesis
+#   ("... status=sent (250 2.0.0 Ok: queued as X) 257"), the quote that ends a pasted line.
+#   What follows the reason may hold no parenthesis, so the reason ends at the last ")".
+_LOOSE_DELIVERY = re.compile(
+    _QID + r": to=(?:<[^>]*>|[^<>,\s]+), (?:orig_to=(?:<[^>]*>|[^<>,\s]+), )?relay=(?P<relay>[^,\s]*), "
+    r"(?:conn_use=[0-9]+, )?delay=[0-9.]+, (?:delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, )?(?:tls=[^,\s]*, )?"
+    r"(?:dsn=(?P<dsn>[^,\s]*), )?status=(?P<status>[A-Za-z-]+)"
+    r"(?: \((?P<reason>.*)\))?(?P<tail>[\"']+,? *| [^()]*)?\Z",
     re.DOTALL,
 )
 _EXPIRED = re.compile(_QID + r": from=<.*>, status=(?:force-)?expired, returned to sender\Z", re.DOTALL)
@@ -107,19 +127,24 @@ def _status_line(message: str, timestamp: float | None) -> MessageResult:
     match = _EXPIRED.match(message)
     if match is not None:
         return [StatusEvent(MTA, EXPIRED, EXPIRED_CODE, None, None, timestamp, match.group("qid"))]
+    match = _LOOSE_DELIVERY.match(message)
+    if match is not None:
+        qid, relay, dsn, status, reason = match.group("qid", "relay", "dsn", "status", "reason")
+        return delivery(qid, relay, dsn, status, reason, timestamp)
     if "dsn=" in message:
         return UNPARSED  # a delivery record that does not have Postfix's shape
     return None
 
 
-def delivery(qid: str, relay: str, dsn: str, status: str, reason: str | None,
+def delivery(qid: str, relay: str, dsn: str | None, status: str, reason: str | None,
              timestamp: float | None) -> MessageResult:
     """The event of one delivery status record, from its fields (the compiled scanner,
-    exporter/_fastscan.c, makes the same from the same fields)."""
+    exporter/_fastscan.c, makes the same from the same fields). dsn is None for a record of
+    a Postfix older than 2.3, which wrote no dsn=."""
     outcome = STATUS_OUTCOMES.get(status)
     if outcome is None:
         return UNPARSED  # a status word this parser does not know (or a cut-off line)
-    if not is_valid_code(dsn):
+    if dsn is not None and not is_valid_code(dsn):
         return UNPARSED
     reason = reason or ""
     said = _SAID.search(reason)

@@ -56,6 +56,15 @@ from exporter.parsers.prefilter import CandidateFinder
 # message that is not valid UTF-8 as a byte array, which no text pattern can see into.
 # (" stdout P" can also stand in other lines; envelope.split_cri decides.)
 _CRI_PARTIAL = (rb" stdout P", rb" stderr P")
+# Docker json-file: a part of a line Docker split at 16 KiB is a record whose "log" does not
+# end in the escaped newline every whole line ends in. No prefilter pattern can say "not
+# after \n" (the compiled scanner reads plain bytes and classes, and a class in front is
+# slow on every log), so a chunk that holds Docker records at all is searched for parts once
+# more (_with_docker_parts); their lines join the candidates, and the lines after them are
+# read while the record is unfinished, as for CRI.
+_DOCKER_RECORD = b'","stream":"'
+_DOCKER_WHOLE = b'\\n","stream":"'
+_DOCKER_PART = re.compile(rb'(?<!\\n)","stream":"')
 _JOURNALD_BYTES = rb'"MESSAGE":\['
 MAX_PARTIAL_CHARS = 1024 * 1024  # a CRI record longer than this is dropped and counted unparsed
 
@@ -68,11 +77,14 @@ def load_message_parsers() -> list[ModuleType]:
 
 
 def program_table(modules: list[ModuleType]) -> dict[str, ParseMessage]:
-    """Exact syslog program name -> that program's parse_message."""
+    """Exact syslog program name -> that program's parse_message. A module whose lines depend on
+    the lines before them declares make_parse_message(), and this parser gets its own one."""
     table: dict[str, ParseMessage] = {}
     for module in modules:
+        maker = getattr(module, "make_parse_message", None)
+        parse = maker() if maker is not None else module.parse_message
         for program in module.PROGRAMS:
-            table.setdefault(program, module.parse_message)
+            table.setdefault(program, parse)
     return table
 
 
@@ -146,7 +158,7 @@ class SyslogParser:
         clock = envelope.YearClock(self._now())
         events: list[StatusEvent] = []
         matched = unparsed = 0
-        for _start, result in self._results(chunk, self._candidates.line_starts(chunk), clock):
+        for _start, result in self._results(chunk, _with_docker_parts(chunk, self._candidates.line_starts(chunk)), clock):
             if result is UNPARSED:
                 unparsed += 1
             elif result:
@@ -168,6 +180,7 @@ class SyslogParser:
         when time buckets are asked for and a minute of the scanner's lines does not fall
         whole into one bucket (see _buckets_of); the caller then reads the chunk the Python way."""
         starts, keys, minutes, lines, matched, unparsed = self.scanner.scan(chunk, by_minute=bucket is not None)
+        starts = _with_docker_parts(chunk, starts)
         clock = envelope.YearClock(self._now())
         if bucket is None:
             scanned = [(first, LabelFields._make(fields), None, n) for first, fields, n in keys]
@@ -232,6 +245,8 @@ class SyslogParser:
             if text.endswith("\r"):
                 text = text[:-1]
             cri = envelope.split_cri(text) if text[:1].isdigit() else None
+            if cri is None and text[:1] == "{" and _DOCKER_RECORD in raw:
+                cri = envelope.split_docker(text)  # Docker's parts of a long line join like CRI's
             if cri is None:
                 if not candidate and self._candidate.search(raw) is None:
                     return None
@@ -273,6 +288,17 @@ class SyslogParser:
         if parse is None:
             parse = generic.parse_message
         return parse(program or "", found.message, found.timestamp)
+
+
+def _with_docker_parts(chunk: bytes, starts: list[int]) -> list[int]:
+    """starts, with the starts of the lines that are parts of a Docker record split at 16 KiB."""
+    records = chunk.count(_DOCKER_RECORD)
+    if not records or records == chunk.count(_DOCKER_WHOLE):
+        return starts  # no Docker records, or only whole ones: two passes at memory speed
+    parts = {chunk.rfind(b"\n", 0, found.start()) + 1 for found in _DOCKER_PART.finditer(chunk)}
+    if not parts:
+        return starts
+    return sorted(parts.union(starts))
 
 
 def _line_count(chunk: bytes) -> int:
