@@ -188,7 +188,7 @@ def test_compose_mounts_files_that_exist_and_builds_this_repo() -> None:
                 assert (COMPOSE / source).resolve().exists(), f"{name}: {source} is missing"
             else:
                 assert source in named, f"{name}: volume {source} is not declared"
-    assert compose["services"]["ndr-exporter"]["ports"] == [f"{DEFAULT_PORT}:{DEFAULT_PORT}"]
+    assert compose["services"]["ndr-exporter"]["ports"] == [f"127.0.0.1:{DEFAULT_PORT}:{DEFAULT_PORT}"]
 
 
 def test_compose_exporter_config_passes_config_check(tmp_path: Path) -> None:
@@ -241,19 +241,20 @@ def test_grafana_gets_the_repository_provisioning_and_dashboards() -> None:
         pytest.skip("dashboards/grafana/provisioning has not landed")
     mounts = {v.split(":")[1]: (COMPOSE / v.split(":")[0]).resolve()
               for v in _compose()["services"]["grafana"]["volumes"] if v.startswith(".")}
-    # every kind of provisioning the repository ships is mounted; data sources come from this folder
-    for kind in sorted(p.name for p in shipped.iterdir() if p.is_dir()):
-        if kind != "datasources":
-            assert _in_container(mounts, f"/etc/grafana/provisioning/{kind}") == shipped / kind, kind
+    # the repository's dashboard provisioning is mounted; data sources come from this folder; the
+    # Grafana-managed alerts are not (Prometheus and Alertmanager send each alert, once)
+    assert _in_container(mounts, "/etc/grafana/provisioning/dashboards") == shipped / "dashboards"
+    assert _in_container(mounts, "/etc/grafana/provisioning/alerting") is None
     # each dashboard provider's path leads to the repository's dashboards
     providers = sorted((shipped / "dashboards").glob("*.y*ml"))
     assert providers
     for provider_file in providers:
         for provider in yaml.safe_load(provider_file.read_text())["providers"]:
-            host = _in_container(mounts, provider["options"]["path"])
-            assert host is not None, f"{provider_file.name}: {provider['options']['path']} is not mounted"
-            assert sorted(p.name for p in host.glob("*.json")) == \
-                sorted(p.name for p in (REPO / "dashboards").glob("*.json")) != []
+            folder = provider["options"]["path"]
+            files = {dst: host for dst, host in mounts.items() if Path(dst).parent == Path(folder)}
+            assert files, f"{provider_file.name}: nothing is mounted in {folder}"
+            assert all(Path(dst).name == host.name for dst, host in files.items())
+            assert sorted(files.values()) == sorted((REPO / "dashboards").glob("*.json")) != []
     # the data source: the repository's name, uid and type, with this stack's Prometheus as url
     def datasources(files: list[Path]) -> list[dict[str, Any]]:
         return [ds for f in files for ds in yaml.safe_load(f.read_text())["datasources"]]
