@@ -10,6 +10,7 @@ merged on top by exporter.cli.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,11 +247,22 @@ def check_code_cap(value: Any, where: str) -> int:
 
 def check_state_file(path: str, where: str) -> None:
     """The checkpoint's folder must exist and take a new file (the checkpoint is written to a
-    temporary file there, then renamed over the old one); the path itself must not be a folder."""
+    temporary file there, then renamed over the old one); the path itself, when it exists,
+    must be a regular file: a folder is refused, and so is a FIFO, a socket or a device, which
+    reading the checkpoint could block on or misread. Only stat() is used here: nothing opens it."""
     if not path:
         raise ConfigError(where, "must not be empty")
     if os.path.isdir(path):
         raise ConfigError(where, f"{path} is a folder; give a file in it, e.g. {os.path.join(path, 'checkpoint.json')}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None   # no checkpoint yet (or a dangling link the first write replaces)
+    except OSError as err:
+        raise ConfigError(where, f"cannot look at {path}: {err.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(where, f"{path} is {file_kind(mode)}, not a regular file; the checkpoint must be a "
+                                 "regular file (or not exist yet)")
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise ConfigError(where, f"{folder} is not a folder")
@@ -262,6 +274,16 @@ def check_state_file(path: str, where: str) -> None:
         raise ConfigError(where, f"cannot write in the folder {folder}: {err.strerror}") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def file_kind(mode: int) -> str:
+    """What a stat() mode says a path is, in words, for an error message."""
+    for test, words in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return words
+    return "not a regular file"
 
 
 def check_readable_file(path: str, where: str) -> None:
