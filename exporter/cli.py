@@ -44,6 +44,7 @@ ENV = {
     "web_config_file": "NDR_EXPORTER_WEB_CONFIG_FILE",
     "state_file": "NDR_EXPORTER_STATE_FILE",
     "code_cap": "NDR_EXPORTER_CODE_CAP",
+    "series_cap": "NDR_EXPORTER_SERIES_CAP",
     "log_level": "NDR_EXPORTER_LOG_LEVEL",
     "log_format": "NDR_EXPORTER_LOG_FORMAT",
 }
@@ -54,6 +55,7 @@ FLAG = {
     "web_config_file": "--web.config.file",
     "state_file": "--state.file",
     "code_cap": "--metrics.code-cap",
+    "series_cap": "--metrics.series-cap",
     "log_level": "--log.level",
     "log_format": "--log.format",
 }
@@ -164,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics.code-cap", dest="code_cap", metavar="N",
                         help=f"distinct code values before the rest fold into code=\"overflow\" "
                              f"(default {ServeConfig.code_cap})")
+    parser.add_argument("--metrics.series-cap", dest="series_cap", metavar="N",
+                        help=f"distinct series of ndr_status_codes_total before further ones fold into "
+                             f"code, subject and provider \"overflow\" (default {ServeConfig.series_cap})")
     parser.add_argument("--log.level", dest="log_level", choices=LOG_LEVELS, help="default info")
     parser.add_argument("--log.format", dest="log_format", choices=LOG_FORMATS, help="default logfmt")
     return parser
@@ -220,9 +225,10 @@ def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeCo
         config.state_file = found[0]
     if config.state_file is not None:
         check_state_file(config.state_file, found[1] if found else "state_file")
-    found = _setting(args, "code_cap", env)
-    if found:
-        config.code_cap = check_code_cap(found[0], found[1])
+    for key in ("code_cap", "series_cap"):
+        found = _setting(args, key, env)
+        if found:
+            setattr(config, key, check_code_cap(found[0], found[1]))
     for key, choices in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
         found = _setting(args, key, env)
         if found:

@@ -23,6 +23,7 @@ import yaml
 # connection could hold it at a restart (the old default, 39798, was inside Linux's; docs/deployment.md).
 DEFAULT_PORT = 19798
 DEFAULT_CODE_CAP = 500
+DEFAULT_SERIES_CAP = 2000   # metrics.DEFAULT_SERIES_CAP: series of ndr_status_codes_total before folding
 START_AT = ("end", "beginning")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
@@ -61,6 +62,7 @@ class ServeConfig:
     state_file: str | None = None      # checkpoint file; None: no checkpoints
     checkpoint_interval: float = 1.0
     code_cap: int = DEFAULT_CODE_CAP
+    series_cap: int = DEFAULT_SERIES_CAP
     log_level: str = "info"
     log_format: str = "logfmt"
 
@@ -73,7 +75,7 @@ JOURNALD_KEYS = ("units", "identifiers", "file")
 TOP_KEYS = ("sources", "state_file", "checkpoint_interval", "web", "log", "metrics")
 WEB_KEYS = ("listen_address", "telemetry_path", "config_file")
 LOG_KEYS = ("level", "format")
-METRICS_KEYS = ("code_cap",)
+METRICS_KEYS = ("code_cap", "series_cap")
 
 
 def load_config_file(path: str) -> ServeConfig:
@@ -127,6 +129,8 @@ def config_from_dict(data: Any) -> ServeConfig:
     metrics = _mapping(top.get("metrics") or {}, "metrics", METRICS_KEYS)
     if "code_cap" in metrics:
         config.code_cap = check_code_cap(metrics["code_cap"], "metrics.code_cap")
+    if "series_cap" in metrics:
+        config.series_cap = check_code_cap(metrics["series_cap"], "metrics.series_cap")
     return config
 
 
@@ -238,6 +242,7 @@ def check_telemetry_path(value: str, where: str) -> str:
 
 
 def check_code_cap(value: Any, where: str) -> int:
+    """A cap (code_cap, series_cap): a whole number of at least 1, from YAML or from text."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -61,7 +61,8 @@ class Daemon:
                 logging.getLogger("ndr_exporter.checkpoint").error(
                     "checkpoint %s holds unusable counters (%s): starting fresh", config.state_file, err)
                 counts, self._saved_sources = None, {}
-        self.metrics = Metrics(code_cap=config.code_cap, counts=counts, checkpointing=self._writer is not None)
+        self.metrics = Metrics(code_cap=config.code_cap, counts=counts, checkpointing=self._writer is not None,
+                               series_cap=config.series_cap)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._sources: dict[str, Source] = {}
