@@ -15,6 +15,12 @@ Two caps bound ndr_status_codes_total (docs/metrics.md, "The cardinality caps"):
     x 3 classes, and do not count against the cap, so the family never holds more than
     series_cap + 150 series.
 Both hold for good once reached, and the series and codes seen come back from the checkpoint.
+
+ndr_exporter_last_event_timestamp_seconds never runs more than FUTURE_TOLERANCE ahead of the
+clock: a chunk whose newest event is dated further ahead (a wrong year, a host's clock far off)
+sets it to the time the chunk was counted, with a warning; a checkpoint that holds such a value
+is brought back to the time it was written (Counts.clamp_future). Else a few lines dated a year
+ahead would pin it there, across restarts, and NdrLogStale could not fire for a year.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ _SUBJECT = STATUS_LABELS.index("subject")
 _MEANING = STATUS_LABELS.index("meaning")
 _PROVIDER = STATUS_LABELS.index("provider")
 _checkpoint_log = logging.getLogger("ndr_exporter.checkpoint")
+log = logging.getLogger("ndr_exporter.metrics")
+# How far ahead of the clock an event's timestamp is believed (clock skew between hosts, a
+# syslog line stamped a little ahead); a newest event further ahead counts as read now.
+FUTURE_TOLERANCE = 300.0
 DEFAULT_CODE_CAP = 500
 DEFAULT_SERIES_CAP = 2000   # 500 codes x 12 providers made 6,000 series, /metrics 1 MB (issue 16)
 LABEL_CACHE_SIZE = 50_000   # distinct event fields whose labels are remembered (remote hosts make many)
@@ -107,6 +117,17 @@ class Counts:
         counts.last_event = {str(k): float(v) for k, v in state.get("last_event", {}).items()}
         return counts
 
+    def clamp_future(self, now: float, written_at: Any = None) -> list[str]:
+        """Bring every last-event time beyond now + FUTURE_TOLERANCE back to written_at (when the
+        checkpoint holding it was written; now if that is unknown or itself ahead); returns the
+        sources it changed."""
+        limit = now + FUTURE_TOLERANCE
+        to = float(written_at) if isinstance(written_at, (int, float)) and written_at <= limit else now
+        changed = sorted(source for source, value in self.last_event.items() if value > limit)
+        for source in changed:
+            self.last_event[source] = to
+        return changed
+
 
 def _rows(family: str, rows: list[list[Any]], saved: list[str], wanted: tuple[str, ...]
           ) -> dict[tuple[str, ...], float]:
@@ -161,6 +182,7 @@ class Metrics:
         # fields -> (label values, code folded, series folded): each distinct event is classified
         # once, not per chunk
         self._labels: dict[LabelFields, tuple[tuple[str, ...], bool, bool]] = {}
+        self._ahead: set[str] = set()   # sources whose timestamps ran ahead of the clock (warned once)
 
     # --- counting (pipeline thread) ---
     def add(self, source: str, counted: Counted) -> None:
@@ -184,8 +206,22 @@ class Metrics:
             status[key] = status.get(key, 0.0) + n
         newest = counted.newest
         if newest is not None and newest > self.live.last_event.get(source, 0.0):
-            self.live.last_event[source] = newest
+            now = time.time()
+            if newest > now + FUTURE_TOLERANCE:
+                self._ran_ahead(source, newest, now)
+                newest = now
+            if newest > self.live.last_event.get(source, 0.0):
+                self.live.last_event[source] = newest
         self.add_lines(source, counted.matched, counted.ignored, counted.unparsed)
+
+    def _ran_ahead(self, source: str, newest: float, now: float) -> None:
+        """Warn (once per source) that its events are dated too far ahead to be believed."""
+        if source in self._ahead:
+            return
+        self._ahead.add(source)
+        log.warning("%s: status events dated %.0f s ahead of the clock (more than %.0f s): the last event "
+                    "time is taken as the time they were read; check the log's timestamps or this host's clock",
+                    source, newest - now, FUTURE_TOLERANCE)
 
     def labels(self, fields: LabelFields) -> tuple[str, ...]:
         """The label values (STATUS_LABELS order) events of these fields are counted under;
