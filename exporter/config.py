@@ -259,6 +259,11 @@ def check_state_file(path: str, where: str) -> None:
         raise ConfigError(where, "must not be empty")
     if os.path.isdir(path):
         raise ConfigError(where, f"{path} is a folder; give a file in it, e.g. {os.path.join(path, 'checkpoint.json')}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigError(where, f"{folder} is not a folder")
+    if not os.path.isdir(folder):
+        raise ConfigError(where, f"the folder {folder} does not exist; create it, writable by the exporter's user")
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -268,11 +273,6 @@ def check_state_file(path: str, where: str) -> None:
     if mode is not None and not stat.S_ISREG(mode):
         raise ConfigError(where, f"{path} is {file_kind(mode)}, not a regular file; the checkpoint must be a "
                                  "regular file (or not exist yet)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ConfigError(where, f"{folder} is not a folder")
-    if not os.path.isdir(folder):
-        raise ConfigError(where, f"the folder {folder} does not exist; create it, writable by the exporter's user")
     try:
         fd, probe = tempfile.mkstemp(prefix=".ndr-checkpoint-check-", dir=folder)
     except OSError as err:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def _open_writer(fifo: Path, proc: subprocess.Popen[bytes]) -> int:
                 raise
         if proc.poll() is not None:
             raise AssertionError(f"the exporter exited ({proc.returncode}) before opening {fifo}")
-        os.sched_yield()
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
