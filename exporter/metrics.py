@@ -13,7 +13,7 @@ Two caps bound ndr_status_codes_total (docs/metrics.md, "The cardinality caps"):
     class) with code, subject and provider "overflow" and meaning SERIES_FOLD_MEANING, and in
     ndr_exporter_series_folded_total. Those fold series are at most len(MTAS) x len(OUTCOMES)
     x 3 classes, and do not count against the cap, so the family never holds more than
-    series_cap + 150 series.
+    series_cap plus that many series.
 Both hold for good once reached, and the series and codes seen come back from the checkpoint.
 
 ndr_exporter_last_event_timestamp_seconds never runs more than FUTURE_TOLERANCE ahead of the

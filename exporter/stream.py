@@ -105,7 +105,13 @@ class Stream:
         gets a new parser for this chunk on. Stops once the answer is final."""
         head = self._voting[reader]
         if head is not None:
-            sample = head(DETECT_BYTES)
+            try:
+                sample = head(DETECT_BYTES)
+            except OSError as err:   # the file's start cannot be read again: keep the answer
+                log.info("%s: cannot read the start of %s again (%s): format stays %s", self.name,
+                         _where(reader), err, getattr(parser, "format", "?"))
+                self._voting.pop(reader, None)
+                return parser
         else:
             sample = self._seen[reader] = (self._seen.get(reader, b"") + data)[:DETECT_BYTES]
         found = detection(sample)
