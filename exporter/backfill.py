@@ -34,7 +34,7 @@ from typing import TextIO
 
 from exporter.argparsing import SuggestingParser
 from exporter.logfiles import LogFileError, parse_file
-from exporter.metrics import STATUS_LABELS, Metrics
+from exporter.metrics import DEFAULT_SERIES_CAP, STATUS_LABELS, Metrics
 from exporter.parsers import FORMATS
 from exporter.parsers.base import Tally
 
@@ -171,11 +171,16 @@ def main(argv: list[str]) -> int:
                              "the labels the live exporter's series get from the scrape")
     parser.add_argument("--metrics.code-cap", dest="code_cap", type=int, default=500,
                         help="distinct code values before the rest fold into code=\"overflow\" (default 500)")
+    parser.add_argument("--metrics.series-cap", dest="series_cap", type=int, default=DEFAULT_SERIES_CAP,
+                        help="distinct series before the rest fold into code, subject and provider "
+                             f"\"overflow\" (default {DEFAULT_SERIES_CAP}), as in the daemon")
     args = parser.parse_args(argv)
     if args.step < 1:
         parser.error(f"--step: must be at least 1 second, not {args.step}")
     if args.code_cap < 1:
         parser.error(f"--metrics.code-cap: must be at least 1, not {args.code_cap}")
+    if args.series_cap < 1:
+        parser.error(f"--metrics.series-cap: must be at least 1, not {args.series_cap}")
     now = time.time()
     try:
         until = now - HEAD_WINDOW if args.until is None else parse_until(args.until, now)
@@ -190,7 +195,7 @@ def main(argv: list[str]) -> int:
             parser.error(f"--label: {err}")
         labels[name] = value
 
-    history = History(Metrics(code_cap=args.code_cap), args.step, until, labels)
+    history = History(Metrics(code_cap=args.code_cap, series_cap=args.series_cap), args.step, until, labels)
     try:
         for log in args.files:
             for _chunk, result in parse_file(log, args.format, bucket=history.bucket):

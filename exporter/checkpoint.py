@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 from typing import Any, Callable
@@ -56,9 +57,16 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_v1
 
 
 def load(path: str) -> dict[str, Any] | None:
-    """The checkpoint at path, or None (logged) when it is missing, unreadable or corrupt."""
+    """The checkpoint at path, or None (logged) when it is missing, unreadable or corrupt.
+    It is opened without blocking and read only when it is a regular file: a FIFO or a device
+    put there after the CLI's start check (config.check_state_file) is logged, never waited on."""
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                log.error("checkpoint %s is not a regular file: not read, starting fresh, counters from 0", path)
+                return None
             data = json.loads(f.read())
     except FileNotFoundError:
         log.info("no checkpoint at %s yet: starting fresh", path)

@@ -4,9 +4,10 @@ The entry point of the whole pipeline. `serve` merges settings (flag > environme
 variable > config file > default), checks them, starts the daemon (sources -> parsers
 -> classifier -> metrics) and the HTTP endpoint (exporter.web), then waits for
 signals: SIGHUP re-reads the config file's sources, SIGTERM and SIGINT stop cleanly
-(checkpoints flushed) with exit status 0. A bad flag or config exits 2 with the field
-named; so does a start with no source, or with a state file whose folder is missing or
-not writable. The other subcommands live in their own modules (each with its own argparse
+(checkpoints flushed) with exit status 0; the handlers are installed first, so a stop
+signal also ends a start that is still reading or blocked (Signals). A bad flag or config
+exits 2 with the field named; so does a start with no source, or with a state file whose
+folder is missing or not writable, or that is not a regular file (a pipe, a socket, a device). The other subcommands live in their own modules (each with its own argparse
 parser), imported only when used; a mistyped command or flag gets the nearest known one
 as a suggestion. Every logger of the package is named `ndr_exporter.*`.
 """
@@ -43,6 +44,7 @@ ENV = {
     "web_config_file": "NDR_EXPORTER_WEB_CONFIG_FILE",
     "state_file": "NDR_EXPORTER_STATE_FILE",
     "code_cap": "NDR_EXPORTER_CODE_CAP",
+    "series_cap": "NDR_EXPORTER_SERIES_CAP",
     "log_level": "NDR_EXPORTER_LOG_LEVEL",
     "log_format": "NDR_EXPORTER_LOG_FORMAT",
 }
@@ -53,6 +55,7 @@ FLAG = {
     "web_config_file": "--web.config.file",
     "state_file": "--state.file",
     "code_cap": "--metrics.code-cap",
+    "series_cap": "--metrics.series-cap",
     "log_level": "--log.level",
     "log_format": "--log.format",
 }
@@ -163,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics.code-cap", dest="code_cap", metavar="N",
                         help=f"distinct code values before the rest fold into code=\"overflow\" "
                              f"(default {ServeConfig.code_cap})")
+    parser.add_argument("--metrics.series-cap", dest="series_cap", metavar="N",
+                        help=f"distinct series of ndr_status_codes_total before further ones fold into "
+                             f"code, subject and provider \"overflow\" (default {ServeConfig.series_cap})")
     parser.add_argument("--log.level", dest="log_level", choices=LOG_LEVELS, help="default info")
     parser.add_argument("--log.format", dest="log_format", choices=LOG_FORMATS, help="default logfmt")
     return parser
@@ -219,9 +225,10 @@ def build_config(args: argparse.Namespace, env: dict[str, str]) -> tuple[ServeCo
         config.state_file = found[0]
     if config.state_file is not None:
         check_state_file(config.state_file, found[1] if found else "state_file")
-    found = _setting(args, "code_cap", env)
-    if found:
-        config.code_cap = check_code_cap(found[0], found[1])
+    for key in ("code_cap", "series_cap"):
+        found = _setting(args, key, env)
+        if found:
+            setattr(config, key, check_code_cap(found[0], found[1]))
     for key, choices in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
         found = _setting(args, key, env)
         if found:
@@ -245,8 +252,51 @@ def _check_names(sources: list[SourceConfig], from_file: int) -> None:
 
 # --- serve -------------------------------------------------------------------------------------
 
+class StopBeforeStart(BaseException):
+    """SIGTERM or SIGINT while the exporter was still starting. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` on the way up can swallow it."""
+
+
+class Signals:
+    """The serve command's signal handlers, installed before anything that can block (reading a
+    config file that is a pipe, the state file, the sources' first poll). While starting, a stop
+    signal raises StopBeforeStart in the main thread: Python runs a handler between two
+    bytecodes and does not retry a system call whose handler raised (PEP 475), so even a read
+    that would block forever ends. Once started() is called, a stop signal only sets `stop`
+    and the main loop shuts down cleanly (final checkpoint); SIGHUP sets `reload`."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self._starting = True
+
+    def install(self) -> "Signals":
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
+        return self
+
+    def started(self) -> None:
+        self._starting = False
+
+    def _on_stop(self, signum: int, _frame: Any) -> None:
+        self.stop.set()
+        if self._starting:
+            self._starting = False   # raise once; a second signal during the unwinding only sets stop
+            raise StopBeforeStart(signal.Signals(signum).name)
+
+
 def serve(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)  # exits 2 with the flag named on a bad flag
+    signals = Signals().install()
+    try:
+        return _serve(args, signals)
+    except StopBeforeStart as stopped:
+        print(f"{PROG}: stopped by {stopped} while starting", file=sys.stderr)
+        return 1 if args.config_check else 0
+
+
+def _serve(args: argparse.Namespace, signals: Signals) -> int:
     env = dict(os.environ)
     try:
         config, from_flags = build_config(args, env)
@@ -268,10 +318,11 @@ def serve(argv: list[str]) -> int:
     from exporter import logsetup
 
     logsetup.setup(config.log_level, config.log_format)
-    return run(config, from_flags, _setting(args, "config_file", env))
+    return run(config, from_flags, _setting(args, "config_file", env), signals)
 
 
-def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[str, str] | None) -> int:
+def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[str, str] | None,
+        signals: Signals) -> int:
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     from exporter.metrics import MetricsCollector
@@ -287,12 +338,6 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
         print(f"{PROG}: {FLAG['listen_address']} {config.listen_address}: cannot listen: {err.strerror}",
               file=sys.stderr)
         return 1
-
-    stop = threading.Event()
-    reload = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: reload.set())
 
     from exporter.daemon import Daemon
     from exporter.fdlimit import raise_open_files_limit
@@ -318,9 +363,10 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     log.info("listening", extra={"address": config.listen_address, "telemetry_path": config.telemetry_path,
                                  "tls": server.watcher.current().context is not None,
                                  "sources": ",".join(s.name for s in config.sources), "version": __version__})
-    while not stop.wait(0.2):
-        if reload.is_set():
-            reload.clear()
+    signals.started()
+    while not signals.stop.wait(0.2):
+        if signals.reload.is_set():
+            signals.reload.clear()
             _reload(daemon, from_flags, config_file)
     log.info("stopping")
     server.shutdown()

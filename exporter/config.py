@@ -10,6 +10,7 @@ merged on top by exporter.cli.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ import yaml
 # connection could hold it at a restart (the old default, 39798, was inside Linux's; docs/deployment.md).
 DEFAULT_PORT = 19798
 DEFAULT_CODE_CAP = 500
+DEFAULT_SERIES_CAP = 2000   # metrics.DEFAULT_SERIES_CAP: series of ndr_status_codes_total before folding
 START_AT = ("end", "beginning")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
@@ -60,6 +62,7 @@ class ServeConfig:
     state_file: str | None = None      # checkpoint file; None: no checkpoints
     checkpoint_interval: float = 1.0
     code_cap: int = DEFAULT_CODE_CAP
+    series_cap: int = DEFAULT_SERIES_CAP
     log_level: str = "info"
     log_format: str = "logfmt"
 
@@ -72,7 +75,7 @@ JOURNALD_KEYS = ("units", "identifiers", "file")
 TOP_KEYS = ("sources", "state_file", "checkpoint_interval", "web", "log", "metrics")
 WEB_KEYS = ("listen_address", "telemetry_path", "config_file")
 LOG_KEYS = ("level", "format")
-METRICS_KEYS = ("code_cap",)
+METRICS_KEYS = ("code_cap", "series_cap")
 
 
 def load_config_file(path: str) -> ServeConfig:
@@ -126,6 +129,8 @@ def config_from_dict(data: Any) -> ServeConfig:
     metrics = _mapping(top.get("metrics") or {}, "metrics", METRICS_KEYS)
     if "code_cap" in metrics:
         config.code_cap = check_code_cap(metrics["code_cap"], "metrics.code_cap")
+    if "series_cap" in metrics:
+        config.series_cap = check_code_cap(metrics["series_cap"], "metrics.series_cap")
     return config
 
 
@@ -237,6 +242,7 @@ def check_telemetry_path(value: str, where: str) -> str:
 
 
 def check_code_cap(value: Any, where: str) -> int:
+    """A cap (code_cap, series_cap): a whole number of at least 1, from YAML or from text."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -246,7 +252,9 @@ def check_code_cap(value: Any, where: str) -> int:
 
 def check_state_file(path: str, where: str) -> None:
     """The checkpoint's folder must exist and take a new file (the checkpoint is written to a
-    temporary file there, then renamed over the old one); the path itself must not be a folder."""
+    temporary file there, then renamed over the old one); the path itself, when it exists,
+    must be a regular file: a folder is refused, and so is a FIFO, a socket or a device, which
+    reading the checkpoint could block on or misread. Only stat() is used here: nothing opens it."""
     if not path:
         raise ConfigError(where, "must not be empty")
     if os.path.isdir(path):
@@ -257,11 +265,30 @@ def check_state_file(path: str, where: str) -> None:
     if not os.path.isdir(folder):
         raise ConfigError(where, f"the folder {folder} does not exist; create it, writable by the exporter's user")
     try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None   # no checkpoint yet (or a dangling link the first write replaces)
+    except OSError as err:
+        raise ConfigError(where, f"cannot look at {path}: {err.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(where, f"{path} is {file_kind(mode)}, not a regular file; the checkpoint must be a "
+                                 "regular file (or not exist yet)")
+    try:
         fd, probe = tempfile.mkstemp(prefix=".ndr-checkpoint-check-", dir=folder)
     except OSError as err:
         raise ConfigError(where, f"cannot write in the folder {folder}: {err.strerror}") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def file_kind(mode: int) -> str:
+    """What a stat() mode says a path is, in words, for an error message."""
+    for test, words in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return words
+    return "not a regular file"
 
 
 def check_readable_file(path: str, where: str) -> None:

@@ -57,11 +57,16 @@ class Daemon:
             try:
                 counts = Counts.from_state(saved["metrics"])
                 self._saved_sources = dict(saved["sources"])
+                for source in counts.clamp_future(time.time(), saved.get("written_at")):
+                    logging.getLogger("ndr_exporter.checkpoint").warning(
+                        "checkpoint %s: the last event time of %s was ahead of the clock; brought back to "
+                        "when the checkpoint was written", config.state_file, source)
             except (TypeError, ValueError, KeyError, AttributeError) as err:
                 logging.getLogger("ndr_exporter.checkpoint").error(
                     "checkpoint %s holds unusable counters (%s): starting fresh", config.state_file, err)
                 counts, self._saved_sources = None, {}
-        self.metrics = Metrics(code_cap=config.code_cap, counts=counts, checkpointing=self._writer is not None)
+        self.metrics = Metrics(code_cap=config.code_cap, counts=counts, checkpointing=self._writer is not None,
+                               series_cap=config.series_cap)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._sources: dict[str, Source] = {}

@@ -43,7 +43,8 @@ CLASS_ORDER = {"permanent": 0, "transient": 1, "success": 2}
 FIXED_HINTS = {
     "none": "The line carried no enhanced status code; the class comes from the 3-digit reply or the outcome.",
     "invalid": "The line carried something shaped like a code that RFC 3463 does not allow.",
-    "overflow": "More distinct codes than --metrics.code-cap: the rest are folded here.",
+    "overflow": "More distinct codes than --metrics.code-cap, or series than --metrics.series-cap: "
+                "the rest are folded here.",
 }
 
 PAGE = """<!DOCTYPE html>

@@ -4,6 +4,23 @@ Counting and publishing are separate (DESIGN.md section 5, "commit, then publish
 the pipeline adds to the live counts as it parses; commit() copies them into the
 published snapshot only after the checkpoint that holds them has been written,
 so /metrics never runs ahead of what a restart would resume from.
+
+Two caps bound ndr_status_codes_total (docs/metrics.md, "The cardinality caps"):
+  - the code cap: at most code_cap distinct code values; an event with a further code is
+    counted under code="overflow" (its other labels kept) and in ndr_exporter_codes_folded_total;
+  - the series cap: at most series_cap distinct series (label sets, code-folded ones included);
+    an event that would open a further series is counted in the series of its (mta, outcome,
+    class) with code, subject and provider "overflow" and meaning SERIES_FOLD_MEANING, and in
+    ndr_exporter_series_folded_total. Those fold series are at most len(MTAS) x len(OUTCOMES)
+    x 3 classes, and do not count against the cap, so the family never holds more than
+    series_cap plus that many series.
+Both hold for good once reached, and the series and codes seen come back from the checkpoint.
+
+ndr_exporter_last_event_timestamp_seconds never runs more than FUTURE_TOLERANCE ahead of the
+clock: a chunk whose newest event is dated further ahead (a wrong year, a host's clock far off)
+sets it to the time the chunk was counted, with a warning; a checkpoint that holds such a value
+is brought back to the time it was written (Counts.clamp_future). Else a few lines dated a year
+ahead would pin it there, across restarts, and NdrLogStale could not fire for a year.
 """
 
 from __future__ import annotations
@@ -26,8 +43,18 @@ LINE_LABELS = ("source", "result")
 _CODE = STATUS_LABELS.index("code")
 LINE_RESULTS = ("matched", "ignored", "unparsed", "oversized")
 OVERFLOW_CODE = "overflow"
+CODE_FOLD_MEANING = "code beyond the cardinality cap"
+SERIES_FOLD_MEANING = "series beyond the cardinality cap"
+_SUBJECT = STATUS_LABELS.index("subject")
+_MEANING = STATUS_LABELS.index("meaning")
+_PROVIDER = STATUS_LABELS.index("provider")
 _checkpoint_log = logging.getLogger("ndr_exporter.checkpoint")
+log = logging.getLogger("ndr_exporter.metrics")
+# How far ahead of the clock an event's timestamp is believed (clock skew between hosts, a
+# syslog line stamped a little ahead); a newest event further ahead counts as read now.
+FUTURE_TOLERANCE = 300.0
 DEFAULT_CODE_CAP = 500
+DEFAULT_SERIES_CAP = 2000   # 500 codes x 12 providers made 6,000 series, /metrics 1 MB (issue 16)
 LABEL_CACHE_SIZE = 50_000   # distinct event fields whose labels are remembered (remote hosts make many)
 # Fixed code values that never count against the cap: no code logged, a malformed one.
 UNCAPPED_CODES = frozenset({"none", "invalid"})
@@ -43,6 +70,7 @@ class Counts:
         self.rotations: dict[str, float] = {}
         self.read_errors: dict[str, float] = {}
         self.folded: float = 0.0
+        self.series_folded: float = 0.0
         self.last_event: dict[str, float] = {}
 
     def copy(self) -> "Counts":
@@ -53,6 +81,7 @@ class Counts:
         other.rotations = dict(self.rotations)
         other.read_errors = dict(self.read_errors)
         other.folded = self.folded
+        other.series_folded = self.series_folded
         other.last_event = dict(self.last_event)
         return other
 
@@ -66,6 +95,7 @@ class Counts:
             "rotations": self.rotations,
             "read_errors": self.read_errors,
             "folded": self.folded,
+            "series_folded": self.series_folded,
             "last_event": self.last_event,
         }
 
@@ -83,8 +113,20 @@ class Counts:
         counts.rotations = {str(k): float(v) for k, v in state.get("rotations", {}).items()}
         counts.read_errors = {str(k): float(v) for k, v in state.get("read_errors", {}).items()}
         counts.folded = float(state.get("folded", 0.0))
+        counts.series_folded = float(state.get("series_folded", 0.0))   # absent before issue 16: 0
         counts.last_event = {str(k): float(v) for k, v in state.get("last_event", {}).items()}
         return counts
+
+    def clamp_future(self, now: float, written_at: Any = None) -> list[str]:
+        """Bring every last-event time beyond now + FUTURE_TOLERANCE back to written_at (when the
+        checkpoint holding it was written; now if that is unknown or itself ahead); returns the
+        sources it changed."""
+        limit = now + FUTURE_TOLERANCE
+        to = float(written_at) if isinstance(written_at, (int, float)) and written_at <= limit else now
+        changed = sorted(source for source, value in self.last_event.items() if value > limit)
+        for source in changed:
+            self.last_event[source] = to
+        return changed
 
 
 def _rows(family: str, rows: list[list[Any]], saved: list[str], wanted: tuple[str, ...]
@@ -117,11 +159,12 @@ def _rows(family: str, rows: list[list[Any]], saved: list[str], wanted: tuple[st
 
 
 class Metrics:
-    """Live counts, the published snapshot, and the cardinality guard on code values."""
+    """Live counts, the published snapshot, and the cardinality caps on codes and on series."""
 
     def __init__(self, code_cap: int = DEFAULT_CODE_CAP, counts: Counts | None = None,
-                 checkpointing: bool = False) -> None:
+                 checkpointing: bool = False, series_cap: int = DEFAULT_SERIES_CAP) -> None:
         self.code_cap = code_cap
+        self.series_cap = series_cap
         # Checkpoint health (only with a state file): when the last checkpoint was written, and
         # how many writes failed since start. Set by the pipeline thread, read by the collector.
         self.checkpointing = checkpointing
@@ -132,10 +175,14 @@ class Metrics:
         self._positions: dict[str, list[tuple[str, int]]] = {}
         self.live = counts.copy() if counts else Counts()
         self._codes_seen: set[str] = {key[_CODE] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
+        # The series under the series cap (restored ones kept, even beyond a cap lowered since).
+        self._series_seen: set[tuple[str, ...]] = {key for key in self.live.status if not is_series_fold(key)}
         self._published = self.live.copy()
         self._lock = threading.Lock()
-        # fields -> (label values, folded): each distinct event is classified once, not per chunk
-        self._labels: dict[LabelFields, tuple[tuple[str, ...], bool]] = {}
+        # fields -> (label values, code folded, series folded): each distinct event is classified
+        # once, not per chunk
+        self._labels: dict[LabelFields, tuple[tuple[str, ...], bool, bool]] = {}
+        self._ahead: set[str] = set()   # sources whose timestamps ran ahead of the clock (warned once)
 
     # --- counting (pipeline thread) ---
     def add(self, source: str, counted: Counted) -> None:
@@ -151,14 +198,30 @@ class Metrics:
             known = labels.get(fields)
             if known is None:
                 known = self._learn(fields)
-            key, folded = known
-            if folded:
+            key, code_folded, series_folded = known
+            if code_folded:
                 self.live.folded += n
+            if series_folded:
+                self.live.series_folded += n
             status[key] = status.get(key, 0.0) + n
         newest = counted.newest
         if newest is not None and newest > self.live.last_event.get(source, 0.0):
-            self.live.last_event[source] = newest
+            now = time.time()
+            if newest > now + FUTURE_TOLERANCE:
+                self._ran_ahead(source, newest, now)
+                newest = now
+            if newest > self.live.last_event.get(source, 0.0):
+                self.live.last_event[source] = newest
         self.add_lines(source, counted.matched, counted.ignored, counted.unparsed)
+
+    def _ran_ahead(self, source: str, newest: float, now: float) -> None:
+        """Warn (once per source) that its events are dated too far ahead to be believed."""
+        if source in self._ahead:
+            return
+        self._ahead.add(source)
+        log.warning("%s: status events dated %.0f s ahead of the clock (more than %.0f s): the last event "
+                    "time is taken as the time they were read; check the log's timestamps or this host's clock",
+                    source, newest - now, FUTURE_TOLERANCE)
 
     def labels(self, fields: LabelFields) -> tuple[str, ...]:
         """The label values (STATUS_LABELS order) events of these fields are counted under;
@@ -168,7 +231,7 @@ class Metrics:
             known = self._learn(fields)
         return known[0]
 
-    def _learn(self, fields: LabelFields) -> tuple[tuple[str, ...], bool]:
+    def _learn(self, fields: LabelFields) -> tuple[tuple[str, ...], bool, bool]:
         """Classify these fields once and remember their label values and whether they fold."""
         known = self._labels[fields] = self._label(*fields)
         if len(self._labels) > LABEL_CACHE_SIZE:
@@ -176,20 +239,28 @@ class Metrics:
         return known
 
     def _label(self, mta: str, outcome: str, code: str | None, reply: str | None, remote: str | None
-               ) -> tuple[tuple[str, ...], bool]:
-        """The label values for these fields, and whether the cap folds their code. Both hold
-        for good once found: a code under the cap stays, and the cap, once full, stays full."""
+               ) -> tuple[tuple[str, ...], bool, bool]:
+        """The label values for these fields, whether the code cap folds their code and whether
+        the series cap folds their series. All hold for good once found: a code or a series under
+        its cap stays, and a cap, once full, stays full."""
         c, provider = classify_event(mta, outcome, code, reply, remote)
         label = c.code
-        folded = False
+        folded = new_code = False
         if label not in self._codes_seen and label not in UNCAPPED_CODES:
             if len(self._codes_seen) >= self.code_cap:
                 folded = True
                 label = OVERFLOW_CODE
-                c = c._replace(meaning="code beyond the cardinality cap")
+                c = c._replace(meaning=CODE_FOLD_MEANING)
             else:
-                self._codes_seen.add(label)
-        return (mta, outcome, label, c.status_class, c.subject, c.meaning, provider), folded
+                new_code = True
+        key = (mta, outcome, label, c.status_class, c.subject, c.meaning, provider)
+        if key not in self._series_seen:
+            if len(self._series_seen) >= self.series_cap:
+                return series_fold(key), folded, True   # a new code here takes no place under the code cap
+            self._series_seen.add(key)
+        if new_code:
+            self._codes_seen.add(label)
+        return key, folded, False
 
     def add_lines(self, source: str, matched: int, ignored: int, unparsed: int, oversized: int = 0) -> None:
         lines = self.live.lines
@@ -244,6 +315,19 @@ class Metrics:
             return self._published
 
 
+def series_fold(key: tuple[str, ...]) -> tuple[str, ...]:
+    """The series an event of labels `key` is counted in beyond the series cap: its mta, outcome
+    and class kept; code, subject and provider "overflow"; meaning SERIES_FOLD_MEANING."""
+    folded = list(key)
+    folded[_CODE] = folded[_SUBJECT] = folded[_PROVIDER] = OVERFLOW_CODE
+    folded[_MEANING] = SERIES_FOLD_MEANING
+    return tuple(folded)
+
+
+def is_series_fold(key: tuple[str, ...]) -> bool:
+    return key[_MEANING] == SERIES_FOLD_MEANING and key[_PROVIDER] == OVERFLOW_CODE
+
+
 def _positions(states: Mapping[str, Any]) -> dict[str, list[tuple[str, int]]]:
     """(path, offset) of the current files in each file source's state (see sources/files.py)."""
     found: dict[str, list[tuple[str, int]]] = {}
@@ -292,6 +376,12 @@ class MetricsCollector(Collector):
             "Events whose code was folded into code=\"overflow\" by the cardinality cap.")
         folded.add_metric((), counts.folded)
         yield folded
+
+        series_folded = CounterMetricFamily(
+            "ndr_exporter_series_folded",
+            "Events counted in a code=\"overflow\", provider=\"overflow\" series by the series cap.")
+        series_folded.add_metric((), counts.series_folded)
+        yield series_folded
 
         last = GaugeMetricFamily("ndr_exporter_last_event_timestamp_seconds",
                                  "Log timestamp of the newest status event, per source.", labels=("source",))

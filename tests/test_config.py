@@ -101,7 +101,7 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     ({"log": {"level": "verbose"}}, "log.level: unknown value 'verbose'; known: debug, info, warn, error"),
     ({"log": {"format": "xml"}}, "log.format: unknown value 'xml'; known: logfmt, json"),
     ({"metrics": {"code_cap": 0}}, "metrics.code_cap: must be a whole number of at least 1, not 0"),
-    ({"metrics": {"cap": 5}}, "metrics.cap: unknown field; known: code_cap"),
+    ({"metrics": {"cap": 5}}, "metrics.cap: unknown field; known: code_cap, series_cap"),
     ({"sauces": []}, "sauces: unknown field; known: sources, state_file, checkpoint_interval, web, log, metrics"),
     (["a", "b"], "config file: must be a mapping, not a list"),
 ])

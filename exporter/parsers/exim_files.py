@@ -153,11 +153,11 @@ _DETECT_STAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]
 
 
 def detects(sample: "Sample") -> bool:
-    """Detection (parsers/detect.py, after the formats known by their headers): the first record,
-    or most of the first records, start "YYYY-MM-DD HH:MM:SS" (optional ".mmm" and "+hhmm" as
-    log_timezone and millisec in log_selector add them). A rejectlog holds the rejected
-    message's header lines between its records, hence "the first"; no syslog envelope starts
-    with a date and a space."""
-    records = sample.records
-    exim_like = sum(1 for record in records if _DETECT_STAMP.match(record))
-    return bool(records) and (_DETECT_STAMP.match(records[0]) is not None or exim_like * 2 > len(records))
+    """Detection (parsers/detect.py, after the formats known by their headers), by a vote: more
+    of the first records start "YYYY-MM-DD HH:MM:SS" (optional ".mmm" and "+hhmm" as
+    log_timezone and millisec in log_selector add them) than carry a syslog envelope
+    (sample.syslog); no syslog envelope starts with a date and a space. Lines that are
+    neither do not vote: a rejectlog holds the rejected message's header lines between its
+    records. A tie is not Exim (the fallback, syslog, wins)."""
+    exim_like = sum(1 for record in sample.records if _DETECT_STAMP.match(record))
+    return exim_like > sample.syslog
