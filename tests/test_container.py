@@ -153,7 +153,7 @@ def test_image_metadata_port_healthcheck_and_default_command(image: str) -> None
 def test_image_has_the_compiled_scanner_and_no_pip(image: str) -> None:
     probe = (
         "import importlib.util, shutil, exporter._fastscan, exporter.parsers.syslog as s\n"
-        "print(s.SCANNER is not None, importlib.util.find_spec('pip'),"
+        "print(s.SyslogParser().scanner is not None, importlib.util.find_spec('pip'),"
         " [shutil.which(t) for t in ('pip', 'pip3', 'gcc', 'curl')])\n"
     )
     result = pm.podman("run", "--rm", *LOCKED_DOWN, "--entrypoint", "python", image, "-c", probe)
