@@ -124,6 +124,7 @@ class Tail:
         self.cutter = LineCutter(max_line, skipping)
         self.announced = False              # the sink has been told of this reader (Sink.opened)
         self.gone_since: float | None = None  # when it stopped being the file at the path
+        self.deleted = False                  # it was deleted (not renamed)
         self.size = -1
         self.mtime = -1
         self.fp = ""
@@ -212,6 +213,7 @@ class FileSource:
         self._apply_start_at = state is None
         self._skipped: set[str] = set()     # non-regular files already logged
         self._fd_waiting = 0                # files not opened for want of descriptors
+        self._replaced = False              # the file at the path was deleted: the next one is a rotation
         self._errors: dict[str, str] = {}
         self._retry_at: float | None = None
         self._backoff = Backoff()
@@ -327,10 +329,13 @@ class FileSource:
                     self._problem(path, err, now, timed)
                 if isinstance(err, FileNotFoundError):
                     self._apply_start_at = False
+                    if not self.is_glob:
+                        self._let_go_of_deleted(now)
                 continue
             if not stat.S_ISREG(st.st_mode):
                 if not self.is_glob:
-                    self._problem(path, IsADirectoryError(21, "not a regular file"), now, timed)
+                    self._problem(path, OSError(errno.EINVAL, f"not a regular file ({file_kind(st.st_mode)})"),
+                                  now, timed)
                 else:
                     self._skip(path, st.st_mode)
                 continue
@@ -360,6 +365,22 @@ class FileSource:
                         continue   # its folder is away (a mount gone for a while): not rotated
                     tail.gone_since = now   # renamed out of the glob or deleted: drain, then close
             self._apply_start_at = False
+
+    def _let_go_of_deleted(self, now: float) -> None:
+        """The path is gone and the file followed was deleted (no link left): drain it for
+        ROTATE_WAIT like a rotated file, then close it, so that its disk space is freed."""
+        for tail in self.tails:
+            if tail.gone_since is None:
+                try:
+                    deleted = os.fstat(tail.fd).st_nlink == 0
+                except OSError:
+                    deleted = True
+                if deleted:
+                    tail.gone_since = now
+                    tail.deleted = True
+                    self._replaced = True   # a file created at the path later is a rotation
+                    log.info("%s: %s was deleted; reading what is left of it, then letting it go",
+                             self.name, tail.path)
 
     def _skip(self, path: str, mode: int) -> None:
         if path not in self._skipped:
@@ -422,7 +443,8 @@ class FileSource:
             old = [t for t in self.tails if t.gone_since is None]
             for t in old:
                 t.gone_since = now
-            if old:
+            if old or self._replaced:
+                self._replaced = False
                 self.sink.event(ROTATED)
                 log.info("%s: %s was replaced by a new file (rotation); finishing the old one, "
                          "reading the new one from the start", self.name, path)
@@ -553,7 +575,8 @@ class FileSource:
                 except OSError:
                     pass
                 self._drop(tail)
-                log.info("%s: done with %s (rotated away)", self.name, tail.path)
+                log.info("%s: done with %s (%s)", self.name, tail.path,
+                         "deleted" if tail.deleted else "rotated away")
 
     # --- restart ---
     def _restore_checkpoint(self, now: float) -> None:
