@@ -20,9 +20,19 @@ every poll the source:
 
 State for the checkpoint: per file path, device, inode, offset (the end of the
 last complete line read), whether an oversized line is being skipped, and the
-fingerprint. On start these are found again, by inode and fingerprint, at the
-path or among its rotated siblings (rotated.py), so a rotation while the daemon
-was down is followed too.
+fingerprint. On start these are found again by rotated.same_file (device and
+inode, or inode and first bytes after a remount, or a full fingerprint alone) at
+the path or among its rotated siblings (rotated.py), so a rotation while the
+daemon was down is followed too; a file shorter than its offset with the same
+first bytes is resumed at its end. Positions belong to files: `known` (the
+daemon's list of entries of sources that are gone) lets a renamed or re-added
+source resume a file it recognises.
+
+Nothing here blocks or mistakes an error for "gone": files are opened with
+O_NONBLOCK and only regular ones are read (a FIFO is skipped, logged); a glob's
+folder that cannot be listed is a read error and its files stay open; files
+left unopened for want of descriptors (FD_RESERVE are kept free) are a read
+error naming the limit, retried.
 """
 
 from __future__ import annotations
@@ -373,8 +383,8 @@ class FileSource:
             if tail.gone_since is None:
                 try:
                     deleted = os.fstat(tail.fd).st_nlink == 0
-                except OSError:
-                    deleted = True
+                except OSError:   # ESTALE on a network mount that is away: it may come back
+                    deleted = False
                 if deleted:
                     tail.gone_since = now
                     tail.deleted = True
