@@ -105,6 +105,13 @@ def test_2000_files_at_1024_descriptors_is_a_read_error_and_a_retry(tmp_path: Pa
     assert re.search(r"\*\.log: too many open files: \d+ files open, the limit is 1024 "
                      r"\(raise LimitNOFILE\); \d+ file\(s\) not followed yet; retrying in \d+ s", output), \
         output[-3000:]
+    # Files that go away free their descriptors: as many others are then opened and counted.
+    followed = re.findall(r"following (\S+) from offset 0", output)
+    for path in followed[:300]:
+        os.unlink(path)
+    samples = exp.wait_for_metrics(lambda s: status_total(s) == opened + 300, timeout=60)
+    assert len(re.findall(r"following \S+ from offset 0", exp.output())) == opened + 300
+    assert status_total(settle(exp, 1.0)) == opened + 300
 
 
 def test_2000_files_with_the_limit_raised_are_all_counted(tmp_path: Path, exporter_factory) -> None:
