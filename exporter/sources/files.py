@@ -328,6 +328,7 @@ class FileSource:
             except OSError as err:
                 self._problem(directory, err, now, timed)
         seen: set[int] = set()
+        inodes = {tail.ino for tail in self.tails}
         limit = _open_files_limit()
         self._fd_waiting = 0
         for path in self._paths():
@@ -350,7 +351,7 @@ class FileSource:
                     self._skip(path, st.st_mode)
                 continue
             tail = self._live_tail(st.st_dev, st.st_ino)
-            if tail is None:
+            if tail is None and st.st_ino in inodes:
                 tail = self._seen_elsewhere(path, st)
             if tail is None:
                 if Tail.open_count >= limit - FD_RESERVE:
