@@ -9,9 +9,17 @@ fsync, rename over the old file, fsync of the directory.
 Layout (version 2):
     {"version": 2, "written_at": <unix seconds>,
      "sources": {"<source name>": {... the source's own state() ...}},
+     "files": [<file entries of sources that are gone>],
      "metrics": {"labels": {"status": [<label names>], "lines": ["source", "result"]},
                  ... the rest of Metrics.state(): each row of "status" / "lines" holds the
                  values of those labels in that order, then the count ...}}
+
+A file source's state is {"files": [{"path", "dev", "ino", "offset", "skipping", "fp",
+"fp_len", "rotated"}, ...]} (exporter/sources/files.py). Positions belong to files, not to
+source names: "files" at the top keeps the entries of file sources that were removed, renamed or
+given another path (by SIGHUP, or absent from the configuration at start), so that a source
+that follows one of those files again resumes it, whatever its name (optional; added within
+version 2, an older file without it reads as []). At most KNOWN_FILES entries are kept.
 
 The label names make the file say what its rows mean: when the exporter's labels change,
 Counts.from_state (exporter/metrics.py) maps the saved rows onto the new labels, or drops
@@ -40,6 +48,7 @@ from typing import Any, Callable
 log = logging.getLogger("ndr_exporter.checkpoint")
 
 VERSION = 2
+KNOWN_FILES = 4096   # entries kept in "files" (positions of files no source follows now)
 # The labels of ndr_status_codes_total in version 1 checkpoints (exporter 0.x up to issue 12).
 V1_STATUS_LABELS = ("mta", "outcome", "code", "class", "subject", "meaning", "provider")
 V1_LINE_LABELS = ("source", "result")
@@ -90,9 +99,11 @@ def load(path: str) -> dict[str, Any] | None:
     return data
 
 
-def save(path: str, sources: dict[str, Any], metrics: dict[str, Any]) -> None:
+def save(path: str, sources: dict[str, Any], metrics: dict[str, Any],
+         files: list[dict[str, Any]] | None = None) -> None:
     """Write the checkpoint atomically; OSError when it cannot be written."""
-    data = {"version": VERSION, "written_at": time.time(), "sources": sources, "metrics": metrics}
+    data = {"version": VERSION, "written_at": time.time(), "sources": sources, "metrics": metrics,
+            "files": files or []}
     body = json.dumps(data, separators=(",", ":")).encode()
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".ndr-checkpoint-", dir=directory)
@@ -122,9 +133,10 @@ class Writer:
         self.path = path
         self.failing = False
 
-    def write(self, sources: dict[str, Any], metrics: dict[str, Any]) -> bool:
+    def write(self, sources: dict[str, Any], metrics: dict[str, Any],
+              files: list[dict[str, Any]] | None = None) -> bool:
         try:
-            save(self.path, sources, metrics)
+            save(self.path, sources, metrics, files)
         except (OSError, ValueError, TypeError) as err:
             if not self.failing:
                 log.error("cannot write checkpoint %s (%s): carrying on; a restart will recount "

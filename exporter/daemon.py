@@ -36,6 +36,7 @@ from exporter.metrics import Counts, Metrics
 from exporter.parsers import FORMATS, make_parser
 from exporter.sources import READ_ERROR, UP, Source
 from exporter.sources import kinds
+from exporter.sources.files import valid_entries
 from exporter.sources.watch import DirWatcher
 from exporter.stream import Stream
 
@@ -65,6 +66,15 @@ class Daemon:
                 logging.getLogger("ndr_exporter.checkpoint").error(
                     "checkpoint %s holds unusable counters (%s): starting fresh", config.state_file, err)
                 counts, self._saved_sources = None, {}
+        # Positions of files that no configured source follows now (positions belong to files, not
+        # to source names): a file source that finds one of these files again resumes it.
+        self._known: list[dict[str, Any]] = []
+        if saved is not None:
+            configured = {source.name for source in config.sources}
+            self._known = valid_entries({"files": saved.get("files", [])})[0]
+            for name, state in self._saved_sources.items():
+                if name not in configured:
+                    self._known += valid_entries(state)[0]
         self.metrics = Metrics(code_cap=config.code_cap, counts=counts, checkpointing=self._writer is not None,
                                series_cap=config.series_cap)
         self._wake = threading.Event()
@@ -188,7 +198,8 @@ class Daemon:
         """Checkpoint (when there is a state file), then publish."""
         states = {name: source.state() for name, source in self._sources.items()}
         if self._writer is not None:
-            self.metrics.checkpoint_written(self._writer.write(states, self.metrics.state()))
+            del self._known[:-checkpoint.KNOWN_FILES]
+            self.metrics.checkpoint_written(self._writer.write(states, self.metrics.state(), self._known))
         self.metrics.commit(states)
         self._dirty = False
         self._last_save = time.monotonic()
@@ -208,7 +219,7 @@ class Daemon:
         self._configs[config.name] = config
 
     def _make(self, config: SourceConfig, stream: Stream, state: dict[str, Any] | None) -> Source:
-        return kinds.make(config, stream, self._wake.set, state, self._watcher)
+        return kinds.make(config, stream, self._wake.set, state, self._watcher, known=self._known)
 
     def _apply_reload(self) -> None:
         with self._reload_lock:
@@ -227,6 +238,8 @@ class Daemon:
             self._saved_sources.pop(name, None)
             if name in new and _same_input(old, new[name]):
                 self._saved_sources[name] = state   # same files or journal: keep the position
+            elif old.kind == "file":
+                self._known += valid_entries(state)[0]   # its files may be followed again
             log.info("%s: source %s", name, "changed" if name in new else "removed")
         for name, config in new.items():
             if name not in self._sources:

@@ -6,31 +6,61 @@ one-shot reading of whole files (exporter/logfiles.py: report, backfill):
   LineCutter   the one line cutter: holds back an unfinished line, drops (and counts) a
                line longer than the limit without holding it in memory;
   open_log     the one compression rule: a file is gzip when it starts with gzip's magic
-               bytes, whatever its name; is_gzip() and head() follow the same rule.
+               bytes, whatever its name; is_gzip() and head() follow the same rule;
+  open_regular how a follower opens a file: O_NONBLOCK, and only a regular file (a FIFO
+               named like a rotated copy must never block the pipeline thread).
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
+import os
 import re
+import stat
 import zlib
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+def open_regular(path: str) -> BinaryIO:
+    """Open a regular file for reading without ever blocking: O_NONBLOCK, so that a FIFO or a
+    device at the path does not hang the caller, then OSError when it is not a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(mode)})", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words, for log lines."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a regular file" if stat.S_ISREG(mode) else "not a file"
+
+
 def is_gzip(path: str) -> bool:
     """True when the file starts with gzip's magic bytes (False when it cannot be read)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(2) == GZIP_MAGIC
     except OSError:
         return False
 
 
-def open_log(path: str) -> BinaryIO:
-    """Open a log file for reading, decompressing it when it is gzip."""
-    raw = open(path, "rb")
+def open_log(path: str, regular_only: bool = False) -> BinaryIO:
+    """Open a log file for reading, decompressing it when it is gzip. regular_only (the followed
+    files' rotated copies): never block and refuse anything but a regular file (open_regular);
+    otherwise a pipe such as `report <(zcat mail.log.2.gz)` is read too."""
+    raw = open_regular(path) if regular_only else open(path, "rb")
     try:
         magic = raw.read(2)
         raw.seek(0)
@@ -43,9 +73,9 @@ def open_log(path: str) -> BinaryIO:
 
 
 def head(path: str, n: int) -> bytes:
-    """The first n bytes of a log file's content (decompressed when gzip); b"" when unreadable."""
+    """The first n bytes of a regular log file's content (decompressed when gzip); b"" when unreadable."""
     try:
-        with open_log(path) as f:
+        with open_log(path, regular_only=True) as f:
             return f.read(n)
     except (OSError, EOFError, zlib.error):
         return b""

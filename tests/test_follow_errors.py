@@ -1,5 +1,5 @@
 """Read errors with the real exporter process: missing file, permission denied, vanished directory,
-unwritable checkpoint. Each is logged with the path and the error, counted in
+a named pipe at the path, unwritable checkpoint. Each is logged with the path and the error, counted in
 ndr_exporter_read_errors_total (ndr_exporter_checkpoint_failures_total for the checkpoint),
 retried, and recovers once fixed; the daemon keeps serving. A state folder that is not
 writable at start is refused (exit 2).
@@ -13,6 +13,7 @@ installed under /root.)
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -79,6 +80,20 @@ def test_directory_vanishes_and_comes_back(tmp_path: Path, exporter_factory) -> 
     samples = wait_status(exp, 7, timeout=20)
     assert counter(samples, "ndr_exporter_rotations_total") == 1
     assert status_total(settle(exp, 1.0)) == 7
+
+
+def test_named_pipe_at_the_path_is_an_error_not_a_hang(tmp_path: Path, exporter_factory) -> None:
+    # A file source reads regular files only (a pipe is for --source.stdin): opening a FIFO
+    # would block the pipeline thread until a writer comes, so it is never opened.
+    log = tmp_path / "mail.log"
+    os.mkfifo(log)
+    exp = exporter_factory(follow_args(log, None, "--start-at", "beginning"))
+    samples = exp.wait_for_metrics(lambda s: counter(s, "ndr_exporter_read_errors_total") == 1)
+    assert f"mail.log: cannot read {log}: not a regular file (a FIFO); retrying in 1 s" in exp.output()
+    log.unlink()
+    append(log, Lines().block(0, 3))        # a regular file at the path now: followed
+    wait_status(exp, 3, timeout=20)
+    assert status_total(settle(exp, 1.0)) == 3
 
 
 def test_unwritable_state_folder_is_refused_at_start(tmp_path: Path, without_dac_override) -> None:

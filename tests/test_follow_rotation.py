@@ -2,7 +2,8 @@
 
 One test per way a log file changes under the follower (like mtail's test suite):
 logrotate create / compress / delaycompress / copytruncate while a writer appends,
-delete-and-recreate, symlink swap, truncation in place, and a new file matching a glob.
+delete-and-recreate, deletion alone (the writer keeps its descriptor), symlink swap,
+truncation in place, and a new file matching a glob.
 Totals must equal the lines written, exactly.
 """
 
@@ -83,6 +84,42 @@ def test_delete_and_recreate(tmp_path: Path, exporter_factory) -> None:
     append(log, lines.block(22, 3))
     samples = wait_status(exp, 25)
     assert status_total(settle(exp, 1.0)) == 25
+
+
+def _deleted_descriptors(pid: int) -> list[str]:
+    fds = Path(f"/proc/{pid}/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    return [t for t in targets if t.endswith(" (deleted)")]
+
+
+def test_deletion_while_the_writer_keeps_its_descriptor(tmp_path: Path, exporter_factory) -> None:
+    log = tmp_path / "mail.log"
+    lines = Lines()
+    append(log, lines.block(0, 5))
+    exp = exporter_factory(follow_args(log, None, "--start-at", "beginning"))
+    wait_status(exp, 5)
+    assert exp.proc is not None
+    with open(log, "ab") as writer:         # a writer that has not been told to reopen its log
+        log.unlink()
+        time.sleep(0.3)
+        writer.write(lines.block(5, 3))
+        writer.flush()
+        wait_status(exp, 8)                 # read through the exporter's descriptor
+    # Once drained, the deleted file is let go: its disk space is not held for ever.
+    deadline = time.monotonic() + 15
+    while _deleted_descriptors(exp.proc.pid):
+        assert time.monotonic() < deadline, _deleted_descriptors(exp.proc.pid)
+        time.sleep(0.2)
+    assert f"done with {log} (deleted)" in exp.output()
+    append(log, lines.block(8, 2))          # a new file at the path later: read from its start
+    samples = wait_status(exp, 10)
+    assert counter(samples, "ndr_exporter_rotations_total") == 1
+    assert status_total(settle(exp, 1.0)) == 10
 
 
 def test_symlink_swap(tmp_path: Path, exporter_factory) -> None:

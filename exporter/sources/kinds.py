@@ -47,9 +47,14 @@ def kinds() -> dict[str, ModuleType]:
     return found
 
 
-def make(config: Any, sink: Any, wake: Callable[[], None], state: dict[str, Any] | None, watcher: Any) -> Any:
-    """A new source for this config (ValueError names an unknown kind)."""
+def make(config: Any, sink: Any, wake: Callable[[], None], state: dict[str, Any] | None, watcher: Any,
+         known: list[dict[str, Any]] | None = None) -> Any:
+    """A new source for this config (ValueError names an unknown kind). known: file positions of
+    sources that are gone (exporter/daemon.py), passed to the kinds that follow files by identity
+    (their make_source takes a `known` argument: the file kind)."""
     module = kinds().get(config.kind)
     if module is None:
         raise ValueError(f"unknown source kind {config.kind!r}; known kinds: {', '.join(kinds())}")
+    if getattr(module, "FOLLOWS_FILES", False):
+        return module.make_source(config, sink, wake, state, watcher, known=known)
     return module.make_source(config, sink, wake, state, watcher)
