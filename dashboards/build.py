@@ -585,7 +585,7 @@ class Alert:
     """One alert of the table: its kind decides its expression and the thresholds it takes."""
     name: str
     kind: str                   # code_surge, ratio, log_quiet, log_stale, exporter_down, exporter_absent,
-                                # checkpoint_failing
+                                # counts_folded, checkpoint_failing
     summary: str
     comment: str
     codes: tuple[str, ...] = ()  # code_surge: label matchers over the recorded increases, or-ed
@@ -650,6 +650,10 @@ ALERTS: tuple[Alert, ...] = (
           "The scrape of ndr-exporter fails."),
     Alert("NdrExporterAbsent", "exporter_absent", "No ndr-exporter target is scraped",
           "No ndr-exporter target at all (service discovery lost it, or the job was renamed)."),
+    Alert("NdrCountsFolded", "counts_folded",
+          "ndr-exporter on {{ $labels.instance }} folds status counts into overflow",
+          "Events counted under code=\"overflow\" in the last hour: a new code past the code cap, or a new "
+          "series past the series cap. Their totals stay right, but not which code they had."),
     Alert("NdrCheckpointFailing", "checkpoint_failing",
           "ndr-exporter on {{ $labels.instance }} cannot write its checkpoint",
           "Checkpoint writes failed in the last 15 minutes and none succeeded: the counts go on, but a "
@@ -688,6 +692,9 @@ def alert_expr(alert: Alert, p: dict[str, Any], sel: str) -> str:
         return f"up{{{sel}}} == 0"
     if alert.kind == "exporter_absent":
         return f"absent(up{{{sel}}})"
+    if alert.kind == "counts_folded":
+        return (f"increase(ndr_exporter_codes_folded_total{{{sel}}}[1h])\n"
+                f"+ increase(ndr_exporter_series_folded_total{{{sel}}}[1h]) > 0")
     if alert.kind == "checkpoint_failing":
         return (f"increase(ndr_exporter_checkpoint_failures_total{{{sel}}}[15m]) > 0\n"
                 f"unless time() - ndr_exporter_checkpoint_last_success_timestamp_seconds{{{sel}}} < 900")
@@ -714,6 +721,10 @@ def alert_description(alert: Alert, p: dict[str, Any], sel: str) -> str:
                 f"{in_words(p['for'])}; its status-code counts are not being recorded.")
     if alert.kind == "exporter_absent":
         return f"Prometheus has had no target matching {{{sel}}} for {in_words(p['for'])}."
+    if alert.kind == "counts_folded":
+        return ("{{ $value | humanize }} status events on {{ $labels.instance }} in the last hour were counted "
+                "under code=\"overflow\": past the code cap (--metrics.code-cap) or the series cap "
+                "(--metrics.series-cap). Their totals are right, but not their codes.")
     if alert.kind == "checkpoint_failing":
         return ("Writing the checkpoint (state file) of ndr-exporter on {{ $labels.instance }} failed in the last "
                 "15 minutes, with no success since: a restart would count again what was read since the last "

@@ -324,7 +324,7 @@ def test_grafana_alerts_are_the_prometheus_alerts():
     grafana = {r["title"]: r for g in doc["groups"] for r in g["rules"]}
     prometheus = {r["alert"]: r for r in prometheus_alerts()}
     assert set(grafana) == set(prometheus)
-    assert len(prometheus) == 14
+    assert len(prometheus) == 15
     uids = [r["uid"] for r in grafana.values()]
     assert len(uids) == len(set(uids))
     for name, prom in prometheus.items():
@@ -491,4 +491,4 @@ def test_compose_alerts_take_one_path_and_the_port_is_19798(tmp_path: Path):
     result = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 14 rules found" in result.stdout
+    assert "SUCCESS: 15 rules found" in result.stdout
