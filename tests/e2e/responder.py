@@ -79,6 +79,7 @@ class Responder:
     accepted: int = 0                       # messages accepted after DATA
     rcpt_replies: list[str] = field(default_factory=list)  # every RCPT reply sent, in order
     rcpts: list[Rcpt] = field(default_factory=list)        # the same, with sender and recipient
+    data_replies: list[str] = field(default_factory=list)  # every reply sent after DATA, in order
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.base_events.Server | None = None
     _thread: threading.Thread | None = None
@@ -178,12 +179,15 @@ class Responder:
                         if not body or body in (b".\r\n", b".\n"):
                             break
                     if data_reply:
-                        await send(data_reply)
+                        reply = data_reply
                     else:
                         with self._lock:
                             self.accepted += 1
                             number = self.accepted
-                        await send(f"250 2.0.0 Ok: queued as E2E{number:05d}")
+                        reply = f"250 2.0.0 Ok: queued as E2E{number:05d}"
+                    with self._lock:
+                        self.data_replies.append(reply)
+                    await send(reply)
                     recipients, data_reply = 0, ""
                 elif verb == "RSET":
                     recipients, data_reply = 0, ""
