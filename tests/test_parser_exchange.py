@@ -309,3 +309,41 @@ def test_auto_detection_names_each_message_trace_layout():
     data_dir = Path(__file__).parent / "testdata" / "parsers" / "exchange_trace"
     for name in ("summary.log", "enhanced-summary.log", "extended-report.log"):
         assert detect_format((data_dir / name).read_bytes()[:4096]) == "exchange_trace", name
+
+
+# --- several recipients in one row; Exchange 2013+ SEND / RECEIVE (issue 13) --------------------
+
+MULTI_FILE = DATA / "exchange_tracking" / "multi-recipient-2013.log"
+
+
+def test_per_recipient_statuses_through_the_real_process():
+    """One event per recipient with its own status; RECEIVE, 2013+ SEND, DSN and the other rows
+    nothing (tests/testdata/parsers/exchange_tracking/README.md lists the rows)."""
+    import json
+
+    from tests.helpers.exporter_process import run_exporter
+
+    result = run_exporter(["report", "--json", "--format", "exchange_tracking", str(MULTI_FILE)], env={"TZ": "UTC"})
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    counted = {(c["code"], o): n for c in data["codes"] for o, n in c["outcomes"].items()}
+    assert counted == {
+        ("2.1.5", DELIVERED): 5,                     # DELIVER x3, SENDEXTERNAL x2; SEND not counted
+        ("5.1.1", BOUNCED): 3, ("5.7.1", BOUNCED): 4, ("5.2.2", BOUNCED): 1, ("5.7.606", BOUNCED): 1,
+        ("5.5.3", BOUNCED): 1, ("5.1.10", BOUNCED): 1,
+        ("4.7.500", DEFERRED): 1, ("4.2.2", DEFERRED): 1, ("4.4.0", DEFERRED): 3,
+        ("4.4.7", EXPIRED): 2,
+    }
+    assert data["by_outcome"] == {"delivered": 5, "bounced": 11, "deferred": 5, "expired": 2}
+    assert (data["lines"]["matched"], data["lines"]["unparsed"]) == (9, 0)
+
+
+def test_a_number_after_a_semicolon_inside_a_status_does_not_start_a_status():
+    parser = ExchangeTrackingParser()
+    line = tracking_line(
+        FIELDS_2013, date_time="2024-05-02T10:07:00.300Z", event_id="FAIL", source="ROUTING",
+        recipient_address="a@contoso.example;b@contoso.example",
+        recipient_status="550 5.5.3 RESOLVER.ADR.RecipLimit; too many recipients; 500 at most;"
+                         "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found")
+    events = parser.parse(HEADER_2013 + line).events
+    assert [(e.outcome, e.code) for e in events] == [(BOUNCED, "5.5.3"), (BOUNCED, "5.1.10")]

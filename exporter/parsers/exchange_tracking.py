@@ -15,7 +15,7 @@ What counts (docs/formats-exchange.md says why):
                 internal hop that a later DELIVER or SENDEXTERNAL line completes
   anything else (RECEIVE, DSN, EXPAND, ...) is ignored: a DSN line reports the NDR
   generated for a FAIL line already counted.
-One event per recipient in recipient-address; each takes its own status from
+One event per (non-empty) recipient in recipient-address; each takes its own status from
 recipient-status when the two lists line up, else the whole status text.
 """
 
@@ -60,7 +60,12 @@ _CANDIDATE = re.compile(r",(?:FAIL|DEFER|DELIVER|SENDEXTERNAL|SEND),")
 # Where one recipient's status ends and the next begins: a ";" before a reply code,
 # an enhanced code or a "[{LRT=...};{LED=...}]" block. A ";" inside one status
 # ("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", or between the {...} parts of
-# a block) is followed by none of these.
+# a block) is followed by none of these. The strict cut asks for the shape Exchange writes
+# (reply, space or hyphen, enhanced code); it is tried first, so that a number after a ";"
+# in a status's own text ("RecipLimit; 500 recipients at most") does not start a status.
+# The loose cut also takes a reply with no enhanced code ("550 Requested action ...").
+_NEXT_STATUS_STRICT = re.compile(
+    r";(?=\s*(?:[245][0-9]{2}[ -][245]\.[0-9]{1,3}\.[0-9]|[245]\.[0-9]{1,3}\.[0-9]|\[\{))")
 _NEXT_STATUS = re.compile(r";(?=\s*(?:[245][0-9]{2}(?![0-9])|[245]\.[0-9]|\[\{))")
 
 
@@ -131,19 +136,30 @@ class ExchangeTrackingParser(EventParser):
         timestamp = iso_utc_seconds(_field(row, layout.date_time))
         queue_id = _field(row, layout.message_id) or None
 
-        count = recipients.count(";") + 1
-        statuses = [status]
-        if count > 1:
-            parts = _NEXT_STATUS.split(status)
-            statuses = parts if len(parts) == count else [status] * count
+        count = max(1, sum(1 for address in recipients.split(";") if address.strip()))
         events = []
-        for text in statuses:
+        for text in _statuses(status, count):
             reply, code = split_reply(text)
             this_outcome = outcome
             if outcome == BOUNCED and code is not None and code[0] == "4":
                 this_outcome = EXPIRED
             events.append(StatusEvent("exchange", this_outcome, code, reply, remote, timestamp, queue_id))
         return events
+
+
+def _statuses(status: str, count: int) -> list[str]:
+    """One status text per recipient: recipient-status cut where the next status starts.
+
+    When neither cut gives exactly `count` pieces the lists do not line up, and every
+    recipient gets the whole text (so the first code in it): a count is never lost.
+    """
+    if count == 1:
+        return [status]
+    for cut in (_NEXT_STATUS_STRICT, _NEXT_STATUS):
+        parts = cut.split(status)
+        if len(parts) == count:
+            return parts
+    return [status] * count
 
 
 if TYPE_CHECKING:

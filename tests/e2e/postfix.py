@@ -9,7 +9,7 @@ master(8) to its daemons through import_environment. Everything else lives under
 directory that the test owns:
 
     ROOT/etc/      main.cf, master.cf (from templates/), aliases(.db), transport, header_checks,
-                   recipient_access
+                   recipient_access, verify_domains (domains checked by reject_unverified_recipient)
     ROOT/queue/    queue_directory (Postfix creates the subdirectories on start)
     ROOT/data/     data_directory
     ROOT/mail/     the files local(8) delivers to (aliases "name: /ROOT/mail/name.mbox")
@@ -81,6 +81,7 @@ class PostfixServer:
     smtpd_port: int
     routes: dict[str, int]          # domain -> loopback port of its next hop
     queue_lifetime: str = "1d"      # maximal_queue_lifetime and bounce_queue_lifetime
+    verified_domains: tuple[str, ...] = ()  # recipients here pass reject_unverified_recipient first
 
     @property
     def etc(self) -> Path:
@@ -121,6 +122,8 @@ class PostfixServer:
             "".join(f"{domain} smtp:[127.0.0.1]:{port}\n" for domain, port in self.routes.items()))
         (self.etc / "header_checks").write_text("/^Subject:/ INFO\n")
         (self.etc / "recipient_access").write_text(f"tempfail@{HOSTNAME} 451 4.7.1 Try again later\n")
+        (self.etc / "verify_domains").write_text(
+            "".join(f"{domain} reject_unverified_recipient\n" for domain in self.verified_domains))
         mail = self.root / "mail"
         mail.mkdir(exist_ok=True)
         os.chmod(mail, 0o1777)  # local(8) writes alias files as nobody

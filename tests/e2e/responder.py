@@ -6,13 +6,16 @@ asks for, so a test can make Postfix or Exim log any remote status code it likes
     r550-5.1.1@any.domain   ->  550 5.1.1 <text>
     r451-4.7.1@any.domain   ->  451 4.7.1 <text>
     r450@any.domain         ->  450 <text>            (a reply with no enhanced code)
+    r450-4.2.1@any.domain   ->  450 4.2.1 <text>
     r421-4.4.2@any.domain   ->  421 4.4.2 <text>, then the connection is closed
     d554-5.7.1@any.domain   ->  250 2.1.5 at RCPT, then 554 5.7.1 <text> after DATA
     anything else           ->  250 2.1.5 <text>      (accepted)
 
 After DATA a message gets `250 2.0.0 Ok: queued as <n>`, unless one of its recipients asked
 for a data-stage reply (the "d" local parts). The server counts what it
-accepted, so a test can wait for the remote side too. It runs in a thread of the test process
+accepted, and every RCPT it answered with the envelope sender of its transaction (`rcpts`),
+so a test can wait for the remote side too and tell an address-verification probe (Postfix
+sends it from double-bounce@ and quits after RCPT) from a delivery. It runs in a thread of the test process
 (asyncio, one event loop) and is stopped by `stop()` or by leaving a `with` block.
 """
 
@@ -30,6 +33,7 @@ _ADDRESS = re.compile(r"<([^>]*)>")
 # Wording for the replies, close to what real servers say; the code is what matters.
 _TEXT = {
     "2.1.5": "Recipient OK",
+    "4.2.1": "Mailbox temporarily disabled, try again later",
     "4.2.2": "Mailbox full, try again later",
     "4.4.2": "Service shutting down, closing connection",
     "4.7.1": "Greylisted, please try again later",
@@ -54,6 +58,18 @@ def reply_for(recipient: str, stage: str = "r") -> str:
     return f"{reply} {code} {_TEXT.get(code, 'Test reply from the e2e responder')}"
 
 
+@dataclass(frozen=True)
+class Rcpt:
+    """One RCPT the responder answered: the transaction's MAIL FROM, the recipient, the reply."""
+
+    sender: str
+    recipient: str
+    reply: str
+
+
+_MAIL_FROM = re.compile(r"FROM:\s*<([^>]*)>", re.IGNORECASE)
+
+
 @dataclass
 class Responder:
     """The SMTP responder on 127.0.0.1:port (port 0: a free one, read `port` after start)."""
@@ -62,6 +78,8 @@ class Responder:
     hostname: str = "responder.e2e.test"
     accepted: int = 0                       # messages accepted after DATA
     rcpt_replies: list[str] = field(default_factory=list)  # every RCPT reply sent, in order
+    rcpts: list[Rcpt] = field(default_factory=list)        # the same, with sender and recipient
+    data_replies: list[str] = field(default_factory=list)  # every reply sent after DATA, in order
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.base_events.Server | None = None
     _thread: threading.Thread | None = None
@@ -115,6 +133,7 @@ class Responder:
             await writer.drain()
 
         recipients = 0
+        sender = ""
         data_reply = ""  # a data-stage reply one of the accepted recipients asked for
         try:
             await send(f"220 {self.hostname} ESMTP e2e responder")
@@ -134,6 +153,8 @@ class Responder:
                     await send(f"250 {self.hostname}")
                 elif verb == "MAIL":
                     recipients, data_reply = 0, ""
+                    found = _MAIL_FROM.search(line)
+                    sender = found.group(1) if found else ""
                     await send("250 2.1.0 Sender OK")
                 elif verb == "RCPT":
                     found = _ADDRESS.search(line)
@@ -141,6 +162,7 @@ class Responder:
                     reply = reply_for(address)
                     with self._lock:
                         self.rcpt_replies.append(reply)
+                        self.rcpts.append(Rcpt(sender, address, reply))
                     await send(reply)
                     if reply.startswith("421"):
                         break
@@ -157,12 +179,15 @@ class Responder:
                         if not body or body in (b".\r\n", b".\n"):
                             break
                     if data_reply:
-                        await send(data_reply)
+                        reply = data_reply
                     else:
                         with self._lock:
                             self.accepted += 1
                             number = self.accepted
-                        await send(f"250 2.0.0 Ok: queued as E2E{number:05d}")
+                        reply = f"250 2.0.0 Ok: queued as E2E{number:05d}"
+                    with self._lock:
+                        self.data_replies.append(reply)
+                    await send(reply)
                     recipients, data_reply = 0, ""
                 elif verb == "RSET":
                     recipients, data_reply = 0, ""

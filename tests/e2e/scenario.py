@@ -17,6 +17,7 @@ from tests.e2e.util import smtp_send
 
 # Outcomes, as the exporter names them (exporter/events.py).
 DELIVERED, DEFERRED, BOUNCED, EXPIRED, REJECTED = "delivered", "deferred", "bounced", "expired", "rejected"
+VERIFIED, VERIFY_FAILED = "verified", "verify_failed"  # address-verification probes (Postfix)
 NONE = "none"  # the code label of an event without an enhanced status code
 
 # Where mail goes. Both MTAs call themselves mx.e2e.test and route these domains to loopback ports.
@@ -24,6 +25,7 @@ LOCAL_DOMAIN = "mx.e2e.test"
 REMOTE_DOMAIN = "resp.test"      # the SMTP responder
 DROP_DOMAIN = "drop.test"        # a second responder, so its 421 touches no other case
 REFUSED_DOMAIN = "refused.test"  # a loopback port where nothing listens
+VERIFY_DOMAIN = "verify.test"    # the responder again, behind reject_unverified_recipient (Postfix)
 SENDER = f"sender@{LOCAL_DOMAIN}"  # a local mailbox, so bounce notices are delivered and logged
 
 Event = tuple[str, str]  # (code, outcome)

@@ -12,8 +12,9 @@ from collections import Counter
 import pytest
 
 from tests.e2e.conftest import MtaRun
+from tests.e2e.responder import Responder
 from tests.e2e.following import lines_read, read_whole_file, status_counts, status_mtas, unparsed_lines
-from tests.e2e.scenario import expected_counts
+from tests.e2e.scenario import BOUNCED, DELIVERED, VERIFIED, VERIFY_FAILED, expected_counts
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +54,26 @@ def test_every_line_read_once_and_none_unparsed(run: MtaRun) -> None:
     total = run.log.read_bytes().count(b"\n")
     assert lines_read(samples, run.log.name) == total
     assert unparsed_lines(samples, run.log.name) == 0
+
+
+def test_postfix_verify_probes_counted_as_the_responder_answered_them(
+        postfix_run: MtaRun, responders: tuple[Responder, Responder]) -> None:
+    """Each address-verification probe that reached the responder is one verified / verify_failed
+    event with the code the responder gave it, and no probe is counted as a delivery or bounce."""
+    exporter = postfix_run.require_exporter()
+    samples = read_whole_file(exporter, postfix_run.log)
+    probes = [r for r in responders[0].rcpts if r.sender.startswith("double-bounce@")]
+    told: Counter[tuple[str, str]] = Counter()
+    for probe in probes:
+        code = probe.reply.split(" ")[1]
+        told[(code, VERIFIED if probe.reply.startswith("2") else VERIFY_FAILED)] += 1
+    assert told == Counter({("2.1.5", VERIFIED): 1, ("5.1.1", VERIFY_FAILED): 1, ("4.2.1", VERIFY_FAILED): 1})
+    got = status_counts(samples)
+    assert Counter({key: n for key, n in got.items() if key[1] in (VERIFIED, VERIFY_FAILED)}) == told
+    # The probes' codes appear nowhere else: 2.1.5 and 4.2.1 are given only to probes here, and
+    # the one 5.1.1 bounce is the remote case's, not a probe's.
+    assert got[("2.1.5", DELIVERED)] == 0 and got[("4.2.1", BOUNCED)] == 0 and got[("5.1.1", BOUNCED)] == 1
+    assert unparsed_lines(samples, postfix_run.log.name) == 0
 
 
 def _diff(expected: Counter[tuple[str, str]], got: Counter[tuple[str, str]]) -> str:
