@@ -275,7 +275,7 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     from exporter.metrics import MetricsCollector
-    from exporter.web import make_server
+    from exporter.web import Exposition, make_server
 
     try:
         server = make_server(config.listen_address, config.telemetry_path, CollectorRegistry(),
@@ -299,8 +299,14 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
 
     raise_open_files_limit()
     daemon = Daemon(config)
-    server.registry.register(MetricsCollector(daemon.metrics))
-    ProcessCollector(registry=server.registry)
+    counts = MetricsCollector(daemon.metrics)
+    server.registry.register(counts)
+    process = ProcessCollector(registry=server.registry)
+    # /metrics: the counts rendered once per publish, the process series at each scrape (web.py)
+    cached, live = CollectorRegistry(), CollectorRegistry()
+    cached.register(counts)
+    live.register(process)
+    server.exposition = Exposition(cached, live, daemon.metrics.version)
     from exporter.landing import RecentWindow
 
     # The landing page's recent counts start from what the checkpoint restored, before any reading.

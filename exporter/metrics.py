@@ -134,6 +134,7 @@ class Metrics:
         self._codes_seen: set[str] = {key[_CODE] for key in self.live.status} - UNCAPPED_CODES - {OVERFLOW_CODE}
         self._published = self.live.copy()
         self._lock = threading.Lock()
+        self._version = 0   # see version()
         # fields -> (label values, folded): each distinct event is classified once, not per chunk
         self._labels: dict[LabelFields, tuple[tuple[str, ...], bool]] = {}
 
@@ -218,8 +219,13 @@ class Metrics:
     def state(self) -> dict[str, Any]:
         return self.live.to_state()
 
+    def version(self) -> int:
+        """Changes whenever what MetricsCollector shows may have (web.py renders it once per version)."""
+        return self._version
+
     def checkpoint_written(self, ok: bool) -> None:
         """Record one checkpoint write: its time when it succeeded, one more failure when not."""
+        self._version += 1
         if ok:
             self.checkpoint_last_success = time.time()
         else:
@@ -234,6 +240,7 @@ class Metrics:
             self._published = snapshot
             if positions is not None:
                 self._positions = positions
+            self._version += 1
 
     def positions(self) -> dict[str, list[tuple[str, int]]]:
         with self._lock:
