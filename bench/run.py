@@ -282,9 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="10,100,1000", help="with --steady: lines per second to follow")
     parser.add_argument("--seconds", type=float, default=20, help="with --steady: seconds of writing per phase")
     parser.add_argument("--idle-seconds", type=float, default=60, help="with --steady: seconds of idle measured")
+    parser.add_argument("--repo", help="with --steady: the checkout whose exporter is measured (default: this one)")
     args = parser.parse_args(argv)
     if args.steady:
         import steady  # bench/steady.py, beside this file
+        if args.repo:
+            steady.ROOT = os.path.abspath(args.repo)
         return steady.main([int(r) for r in args.rates.split(",")], args.seconds, args.runs, args.idle_seconds,
                            None if args.no_peers else peer_binary())
 

@@ -2,8 +2,10 @@
 
     python bench/run.py --steady                      # 10, 100, 1,000 lines/s, 20 s each, 3 runs, + 60 s idle
     python bench/run.py --steady --rates 100 --seconds 10 --runs 1 --idle-seconds 5   # quick
+    python bench/run.py --steady --repo /path/to/other/checkout   # another version (before/after)
 
-Both daemons follow the same file (ndr-exporter with a state file, as a mail server runs it).
+Both daemons follow the same file (ndr-exporter with a state file in a folder of its own, as a
+mail server runs it).
 A writer appends a generated Postfix log at the chosen rate in 20 writes a second. Two phases
 per rate, with both daemons up:
 
@@ -184,7 +186,8 @@ def p(values: list[float], q: float) -> float:
 def one_rate(rate: int, seconds: float, pool: list[str], peer_binary: str | None, work: str) -> dict:
     from run import free_port
     followed = os.path.join(work, f"steady-{rate}.log")
-    state = os.path.join(work, f"steady-{rate}.state")
+    os.makedirs(os.path.join(work, "state"), exist_ok=True)
+    state = os.path.join(work, "state", f"steady-{rate}.json")
     for path in (followed, state):
         if os.path.exists(path):
             os.unlink(path)

@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import stat
+import threading
 import time
 from typing import Any, Callable
 
@@ -144,6 +145,7 @@ class FileSource:
         # What the watcher said since the last poll: None nothing; a set of paths that were only
         # written to; ALL when something was created, moved or deleted (or nothing is known yet).
         self._heard: set[str] | None = ALL
+        self._heard_lock = threading.Lock()   # the watcher's thread adds to it, poll() takes it
         self._more = False   # the last poll stopped at POLL_BUDGET with more waiting
         sink.event(UP)
 
@@ -151,7 +153,8 @@ class FileSource:
     def poll(self) -> bool:
         now = time.monotonic()
         timed = self._retry_at is not None and now >= self._retry_at
-        heard, self._heard = self._heard, None
+        with self._heard_lock:
+            heard, self._heard = self._heard, None
         if self.watcher is not None and not timed and not self._errors and self._restore is None \
                 and heard is not ALL and not self._more and not self._draining(now):
             # Watched, and only bytes were written (or nothing happened here): read the files
@@ -232,11 +235,12 @@ class FileSource:
             return
         followed = {tail.path for tail in self.tails if tail.gone_since is None}
         mine = [path for path in paths if path in followed]
-        heard = self._heard
-        if not written or len(mine) != len(paths) or heard is ALL:   # a symlink's target too
-            self._heard = ALL
-        else:
-            self._heard = (heard or set()) | set(mine)
+        with self._heard_lock:
+            heard = self._heard
+            if not written or len(mine) != len(paths) or heard is ALL:   # a symlink's target too
+                self._heard = ALL
+            else:
+                self._heard = (heard or set()) | set(mine)
         self.wake()
 
     # --- finding files ---
