@@ -18,6 +18,7 @@ import difflib
 import importlib
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -288,11 +289,28 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
               file=sys.stderr)
         return 1
 
-    stop = threading.Event()
-    reload = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    # The main thread sleeps in select() on a pipe until a signal comes: no idle polling. The
+    # handlers only set a flag and write a byte (no lock: a handler runs in the main thread,
+    # between any two of its bytecodes, even inside a lock it holds); the byte makes the next
+    # select() return when the handler ran only after this one had been woken.
+    signalled = {"stop": False, "reload": False}
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def on_signal(name: str) -> Any:
+        def handler(*_: Any) -> None:
+            signalled[name] = True
+            try:
+                os.write(wake_w, b"!")
+            except OSError:   # the pipe is full: a wake-up is pending anyway
+                pass
+        return handler
+
+    # A signal may be taken by any thread; the C-level handler then writes to this fd, which
+    # wakes the select() (the Python handler runs in the main thread right after).
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGTERM, on_signal("stop"))
+    signal.signal(signal.SIGINT, on_signal("stop"))
+    signal.signal(signal.SIGHUP, on_signal("reload"))
 
     from exporter.daemon import Daemon
     from exporter.fdlimit import raise_open_files_limit
@@ -324,9 +342,14 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     log.info("listening", extra={"address": config.listen_address, "telemetry_path": config.telemetry_path,
                                  "tls": server.watcher.current().context is not None,
                                  "sources": ",".join(s.name for s in config.sources), "version": __version__})
-    while not stop.wait(0.2):
-        if reload.is_set():
-            reload.clear()
+    while not signalled["stop"]:
+        select.select([wake_r], [], [], 60)
+        try:
+            os.read(wake_r, 512)
+        except BlockingIOError:
+            pass
+        if signalled["reload"] and not signalled["stop"]:
+            signalled["reload"] = False
             _reload(daemon, from_flags, config_file)
     log.info("stopping")
     server.shutdown()
