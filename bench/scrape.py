@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                              "--source.start-at", "beginning", "--state.file", os.path.join(work, "state.json"),
                              "--metrics.code-cap", str(args.series + 100),
                              "--web.listen-address", f"127.0.0.1:{port}"],
-                            env=dict(os.environ, PYTHONPATH=args.repo),
+                            env=dict(os.environ, PYTHONPATH=args.repo), cwd=args.repo,   # -m: cwd comes first
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

@@ -60,10 +60,11 @@ def scrape(port: int) -> str:
 
 def start_ours(followed: str, state: str, port: int) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=ROOT)   # the checkout this benchmark lives in
+    # cwd: `python -m` puts the current folder first on sys.path, before PYTHONPATH
     return subprocess.Popen([sys.executable, "-m", "exporter.cli", "--source.path", followed,
                              "--source.format", "syslog", "--state.file", state,
                              "--web.listen-address", f"127.0.0.1:{port}"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def start_peer(binary: str, followed: str, work: str, port: int) -> subprocess.Popen:
