@@ -204,8 +204,13 @@ def ours_catch_up(log_name: str, log: str, lines: int, expected: int, work: str,
                     expected, timeout, idle_and_latency if log_name == "postfix" and idle_and_latency_too else None)
 
 
+def peer_binary() -> str | None:
+    """prometheus-postfix-exporter: the copy tools/setup.sh unpacked, else one on PATH."""
+    return POSTFIX_EXPORTER if os.access(POSTFIX_EXPORTER, os.X_OK) else shutil.which("prometheus-postfix-exporter")
+
+
 def postfix_exporter_catch_up(log: str, lines: int, work: str, timeout: float) -> Result | None:
-    binary = POSTFIX_EXPORTER if os.access(POSTFIX_EXPORTER, os.X_OK) else shutil.which("prometheus-postfix-exporter")
+    binary = peer_binary()
     if not binary:
         return None
     expected = smtp_delivery_lines(log)
@@ -271,7 +276,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for a catch-up")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement; the median is shown (default 3)")
+    parser.add_argument("--steady", action="store_true",
+                        help="steady state instead (bench/steady.py): CPU and latency following a trickle, beside "
+                             "prometheus-postfix-exporter, and idle CPU")
+    parser.add_argument("--rates", default="10,100,1000", help="with --steady: lines per second to follow")
+    parser.add_argument("--seconds", type=float, default=20, help="with --steady: seconds of writing per phase")
+    parser.add_argument("--idle-seconds", type=float, default=60, help="with --steady: seconds of idle measured")
+    parser.add_argument("--repo", help="with --steady: the checkout whose exporter is measured (default: this one)")
     args = parser.parse_args(argv)
+    if args.steady:
+        import steady  # bench/steady.py, beside this file
+        if args.repo:
+            steady.ROOT = os.path.abspath(args.repo)
+        return steady.main([int(r) for r in args.rates.split(",")], args.seconds, args.runs, args.idle_seconds,
+                           None if args.no_peers else peer_binary())
 
     work = tempfile.mkdtemp(prefix="ndr-bench-")
     results: list[Result] = []

@@ -19,6 +19,7 @@ import difflib
 import importlib
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -263,14 +264,21 @@ class Signals:
     signal raises StopBeforeStart in the main thread: Python runs a handler between two
     bytecodes and does not retry a system call whose handler raised (PEP 475), so even a read
     that would block forever ends. Once started() is called, a stop signal only sets `stop`
-    and the main loop shuts down cleanly (final checkpoint); SIGHUP sets `reload`."""
+    and the main loop shuts down cleanly (final checkpoint); SIGHUP sets `reload`.
+
+    The main thread sleeps in wait() on a pipe until a signal comes: no idle polling. A signal
+    may be taken by any thread; Python's C-level handler then writes a byte to the pipe
+    (signal.set_wakeup_fd), which wakes the select() even when the Python handler ran just
+    before it, and the handler itself runs in the main thread right after."""
 
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self._starting = True
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
 
     def install(self) -> "Signals":
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
@@ -278,6 +286,16 @@ class Signals:
 
     def started(self) -> None:
         self._starting = False
+
+    def wait(self, timeout: float = 60) -> None:
+        """Sleep until a signal comes (or timeout seconds pass)."""
+        if self.stop.is_set() or self.reload.is_set():
+            return
+        select.select([self._wake_r], [], [], timeout)
+        try:
+            os.read(self._wake_r, 512)
+        except BlockingIOError:
+            pass
 
     def _on_stop(self, signum: int, _frame: Any) -> None:
         self.stop.set()
@@ -326,7 +344,7 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     from exporter.metrics import MetricsCollector
-    from exporter.web import make_server
+    from exporter.web import Exposition, make_server
 
     try:
         server = make_server(config.listen_address, config.telemetry_path, CollectorRegistry(),
@@ -344,8 +362,14 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
 
     raise_open_files_limit()
     daemon = Daemon(config)
-    server.registry.register(MetricsCollector(daemon.metrics))
-    ProcessCollector(registry=server.registry)
+    counts = MetricsCollector(daemon.metrics)
+    server.registry.register(counts)
+    process = ProcessCollector(registry=server.registry)
+    # /metrics: the counts rendered once per publish, the process series at each scrape (web.py)
+    cached, live = CollectorRegistry(), CollectorRegistry()
+    cached.register(counts)
+    live.register(process)
+    server.exposition = Exposition(cached, live, daemon.metrics.version)
     from exporter.landing import RecentWindow
 
     # The landing page's recent counts start from what the checkpoint restored, before any reading.
@@ -364,8 +388,9 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
                                  "tls": server.watcher.current().context is not None,
                                  "sources": ",".join(s.name for s in config.sources), "version": __version__})
     signals.started()
-    while not signals.stop.wait(0.2):
-        if signals.reload.is_set():
+    while not signals.stop.is_set():
+        signals.wait()
+        if signals.reload.is_set() and not signals.stop.is_set():
             signals.reload.clear()
             _reload(daemon, from_flags, config_file)
     log.info("stopping")

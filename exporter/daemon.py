@@ -37,12 +37,11 @@ from exporter.parsers import FORMATS, make_parser
 from exporter.sources import READ_ERROR, UP, Source
 from exporter.sources import kinds
 from exporter.sources.files import valid_entries
-from exporter.sources.watch import DirWatcher
+from exporter.sources.watch import GATHER, DirWatcher
 from exporter.stream import Stream
 
 log = logging.getLogger("ndr_exporter.daemon")
 
-COALESCE = 0.02   # seconds: a burst of file events within this is read in one go
 
 
 class Daemon:
@@ -84,7 +83,9 @@ class Daemon:
         self._configs: dict[str, SourceConfig] = {}
         self._reload_lock = threading.Lock()
         self._pending_reload: list[SourceConfig] | None = None
-        self._watcher = DirWatcher()
+        # Events gathered for one wake-up: with a state file, /metrics changes no oftener than a
+        # checkpoint gap, so a burst waits that long; without one, a read is published at once.
+        self._watcher = DirWatcher(gather=self._gap() if self._writer is not None else GATHER)
         self._thread: threading.Thread | None = None
         self._dirty = False
         self._last_save = 0.0
@@ -147,28 +148,29 @@ class Daemon:
             self._save()
 
     def _step(self) -> None:
-        if not self._backlog:
-            since = time.monotonic() - self._last_poll
-            if since < COALESCE:
-                time.sleep(COALESCE - since)   # a burst of events is read in one go
         self._apply_reload()
         self._backlog = self._poll_all()   # True: more was waiting; read on at once
         if self._backlog:
             self._wake.set()
-        if self._dirty and (self._writer is None or time.monotonic() - self._last_save >= self._gap()):
+        if self._dirty and (self._writer is None or self._due()):
             self._save()
 
     def _timeout(self) -> float | None:
         times = [t for t in (s.deadline() for s in self._sources.values()) if t is not None]
         if self._dirty:
-            times.append(self._last_save + self._gap())
+            times.append(self._last_save + self._gap() * 0.9)
         if not times:
             return None
         return max(0.0, min(times) - time.monotonic())
 
     def _gap(self) -> float:
-        """The least time between two checkpoints."""
+        """The least time between two checkpoints, and the watcher's gathering window."""
         return self.config.checkpoint_interval / 2
+
+    def _due(self) -> bool:
+        """A checkpoint may be written now. The watcher wakes us about one gap after the last
+        wake-up: a tenth of slack lets that wake-up write it, rather than a timer a moment later."""
+        return time.monotonic() - self._last_save >= self._gap() * 0.9
 
     def _poll_all(self) -> bool:
         self._last_poll = time.monotonic()

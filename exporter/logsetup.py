@@ -69,5 +69,3 @@ def setup(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(LEVELS.get(level, logging.INFO))
-    # watchdog is chatty at debug level; keep it at info unless something is wrong.
-    logging.getLogger("watchdog").setLevel(max(root.level, logging.INFO))

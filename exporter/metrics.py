@@ -179,6 +179,7 @@ class Metrics:
         self._series_seen: set[tuple[str, ...]] = {key for key in self.live.status if not is_series_fold(key)}
         self._published = self.live.copy()
         self._lock = threading.Lock()
+        self._version = 0   # see version()
         # fields -> (label values, code folded, series folded): each distinct event is classified
         # once, not per chunk
         self._labels: dict[LabelFields, tuple[tuple[str, ...], bool, bool]] = {}
@@ -289,8 +290,13 @@ class Metrics:
     def state(self) -> dict[str, Any]:
         return self.live.to_state()
 
+    def version(self) -> int:
+        """Changes whenever what MetricsCollector shows may have (web.py renders it once per version)."""
+        return self._version
+
     def checkpoint_written(self, ok: bool) -> None:
         """Record one checkpoint write: its time when it succeeded, one more failure when not."""
+        self._version += 1
         if ok:
             self.checkpoint_last_success = time.time()
         else:
@@ -305,6 +311,7 @@ class Metrics:
             self._published = snapshot
             if positions is not None:
                 self._positions = positions
+            self._version += 1
 
     def positions(self) -> dict[str, list[tuple[str, int]]]:
         with self._lock:

@@ -16,6 +16,7 @@ The figures (seconds, lines, rotations, restarts, reloads, scrapes) are printed 
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import signal
@@ -60,7 +61,7 @@ class Scraper(threading.Thread):
             try:
                 status, _, body = http_get(exp.url(), auth=self.auth, timeout=5)
                 anonymous = http_get(exp.url(), timeout=5)[0]
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 continue  # the exporter is being stopped or started
             if anonymous != 401:
                 self.problems.append(f"an anonymous scrape got {anonymous}")

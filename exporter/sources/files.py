@@ -45,6 +45,7 @@ import os
 import re
 import resource
 import stat
+import threading
 import time
 from typing import Any, Callable
 
@@ -58,6 +59,7 @@ from exporter.sources.watch import DirWatcher
 
 log = logging.getLogger("ndr_exporter.sources.files")
 
+ALL: set[str] = set()     # FileSource._heard: look at everything (a sentinel, compared by identity)
 ROTATE_WAIT = 5.0         # seconds a rotated-away file is still drained before it is closed
 POLL_BUDGET = 16 * BLOCK_BYTES  # bytes read from one file per poll before others get a turn
 FD_RESERVE = 128          # descriptors left for HTTP connections, watches, checkpoints, journalctl
@@ -229,12 +231,29 @@ class FileSource:
         self._backoff = Backoff()
         self._next_poll: float | None = None
         self._counted_at = -1.0
+        # What the watcher said since the last poll: None nothing; a set of paths that were only
+        # written to; ALL when something was created, moved or deleted (or nothing is known yet).
+        self._heard: set[str] | None = ALL
+        self._heard_lock = threading.Lock()   # the watcher's thread adds to it, poll() takes it
+        self._more = False   # the last poll stopped at POLL_BUDGET with more waiting
         sink.event(UP)
 
     # --- the Source protocol ---
     def poll(self) -> bool:
         now = time.monotonic()
         timed = self._retry_at is not None and now >= self._retry_at
+        with self._heard_lock:
+            heard, self._heard = self._heard, None
+        if self.watcher is not None and not timed and not self._errors and self._restore is None \
+                and heard is not ALL and not self._more and not self._draining(now):
+            # Watched, and only bytes were written (or nothing happened here): read the files
+            # written to; no stat of the directory, no glob, no look for a new file.
+            more = False
+            for tail in list(self.tails):
+                if heard and tail.path in heard and tail.gone_since is None:
+                    more |= self._follow(tail, now, timed)
+            self._more = more
+            return more
         if timed:
             self._retry_at = None
         self._watch(now, timed)
@@ -248,7 +267,12 @@ class FileSource:
         self._expire(now)
         if self.config.poll:
             self._next_poll = now + self.config.poll_interval
+        self._more = more
         return more
+
+    def _draining(self, now: float) -> bool:
+        """A rotated-away file is still read (until ROTATE_WAIT): every poll reads every file."""
+        return any(tail.gone_since is not None for tail in self.tails)
 
     def deadline(self) -> float | None:
         times = [t for t in (self._retry_at, self._next_poll) if t is not None]
@@ -287,14 +311,27 @@ class FileSource:
             else:
                 self._recovered(directory)
 
-    def _on_event(self, paths: list[str]) -> None:
-        """Called from watchdog's thread: only note it and wake the pipeline."""
+    def _on_event(self, paths: list[str], written: bool = False) -> None:
+        """Called from the watcher's thread: only note it and wake the pipeline.
+
+        written: every event was bytes written to these paths (IN_MODIFY); then, when each of
+        them is a file being followed, the next poll only reads those files."""
         for path in paths:
             base = os.path.basename(path)
             if base.startswith(self._prefix) or os.path.dirname(path) != os.path.dirname(self.pattern) \
                     or path == os.path.dirname(self.pattern):
-                self.wake()
-                return
+                break
+        else:
+            return
+        followed = {tail.path for tail in self.tails if tail.gone_since is None}
+        mine = [path for path in paths if path in followed]
+        with self._heard_lock:
+            heard = self._heard
+            if not written or len(mine) != len(paths) or heard is ALL:   # a symlink's target too
+                self._heard = ALL
+            else:
+                self._heard = (heard or set()) | set(mine)
+        self.wake()
 
     # --- finding files ---
     def _paths(self) -> list[str]:
