@@ -292,6 +292,8 @@ class SyslogParser:
 
 def _with_docker_parts(chunk: bytes, starts: list[int]) -> list[int]:
     """starts, with the starts of the lines that are parts of a Docker record split at 16 KiB."""
+    if chunk[:1] != b"{":
+        return starts  # json-file logs hold one JSON object a line, so their chunks start with "{"
     records = chunk.count(_DOCKER_RECORD)
     if not records or records == chunk.count(_DOCKER_WHOLE):
         return starts  # no Docker records, or only whole ones: two passes at memory speed
@@ -340,6 +342,9 @@ def _merge(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tu
            bucket: Bucket | None) -> Tally:
     """The scanner's counts (each with the offset of its first line) and the events read in
     Python (with their line's offset) as one tally, in the order each fields first appears."""
+    if not found and bucket is None:
+        # The scanner read every status line of the chunk, and its keys are distinct: the tally as it is.
+        return {fields: {None: n} for _first, fields, _where, n in scanned}
     counts: Tally = {}
     index = 0
     for start, event in found:
