@@ -347,3 +347,18 @@ def test_a_number_after_a_semicolon_inside_a_status_does_not_start_a_status():
                          "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found")
     events = parser.parse(HEADER_2013 + line).events
     assert [(e.outcome, e.code) for e in events] == [(BOUNCED, "5.5.3"), (BOUNCED, "5.1.10")]
+
+
+def test_a_fields_header_with_a_stray_carriage_return_is_not_a_crash():
+    """Found by the fuzzer (fuzz/run.py): a "#Fields:" line of a protocol log with a CR inside it
+    made the csv module raise, and the parser with it. Such a header names no field; the lines
+    after it cannot be read as rows of it and count as unparsed, and the parser goes on."""
+    from exporter.parsers import make_parser
+
+    chunk = (b"#Date: 2024-03-11T09:00:00.002Z\r\n"
+             b"#Fields: date-time,session-id,connector-id,sequence-number,local-endpoint\r4\n"
+             b"2024-03-11T09:01:00.000Z,08DC,Internet,2,[2001:db8:1::15]:50111,[2001:db8:5::25]:25,>,EHLO x,\r\n")
+    for fmt in ("exchange_protocol", "exchange_tracking", "iis_smtp"):
+        result = make_parser(fmt).parse(chunk)
+        assert result.lines == 3 and result.matched == 0 and result.events == []
+        assert result.lines == result.matched + result.ignored + result.unparsed

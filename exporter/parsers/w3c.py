@@ -61,7 +61,7 @@ def fields_directive(line: str) -> list[str] | None:
         return None
     body = line[len("#Fields:"):].strip()
     if "," in body:
-        return next(csv.reader([body]), [])
+        return csv_fields(body) or []   # a header the csv module cannot read names no field
     return body.split()
 
 
