@@ -320,7 +320,7 @@ def _serve(args: argparse.Namespace, signals: Signals) -> int:
         config, from_flags = build_config(args, env)
         web_config = config.web_config_file
         if args.config_check:
-            from exporter.web import load_web_config
+            from exporter.web_config import load_web_config
 
             if web_config:
                 load_web_config(web_config)
