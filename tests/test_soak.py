@@ -139,7 +139,10 @@ def test_soak_rotations_restarts_reloads_and_scrapes_count_every_line_once(tmp_p
                     f.write(web_text)
                 figures["web config rewrites"] += 1
         written = writer.stop()
-        exp.wait_for_metrics(lambda s: status_total(s) == written, timeout=60, auth=("prometheus", password))
+        try:
+            exp.wait_for_metrics(lambda s: status_total(s) == written, timeout=60, auth=("prometheus", password))
+        except TimeoutError:
+            pass   # the assertion below says by how much, with the figures of the run
         time.sleep(1.0)  # nothing more may arrive late
         samples = exp.metrics(auth=("prometheus", password))
     finally:
@@ -152,5 +155,5 @@ def test_soak_rotations_restarts_reloads_and_scrapes_count_every_line_once(tmp_p
                 "lines counted": int(status_total(samples)), "scrapes": scraper.scrapes, "seed": SEED}
     print("\nsoak:", ", ".join(f"{k} {v}" for k, v in figures.items()))
     assert scraper.problems == [], scraper.problems[:5]
-    assert status_total(samples) == written, output[-3000:]
+    assert status_total(samples) == written, (figures, output[-3000:])
     assert counter(samples, "ndr_exporter_lines_total", result="matched") == written
