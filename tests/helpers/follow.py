@@ -107,23 +107,25 @@ class Writer(threading.Thread):
         self._halt = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._idle = threading.Event()
+        self._writing = threading.Lock()   # held for each write: pause() waits for it
 
     def run(self) -> None:
         while not self._halt.is_set():
             if not self._running.is_set():
-                self._idle.set()
                 self._running.wait(0.1)
                 continue
-            self._idle.clear()
-            append_existing(self.path, self.lines.block(self.written, self.batch))
-            self.written += self.batch
+            with self._writing:
+                if not self._running.is_set():
+                    continue   # paused between the check above and the lock
+                append_existing(self.path, self.lines.block(self.written, self.batch))
+                self.written += self.batch
             time.sleep(self.interval)
 
     def pause(self) -> None:
-        """Stop writing and wait until no write is in progress."""
+        """Stop writing and wait until no write is in progress (none starts after this returns)."""
         self._running.clear()
-        self._idle.wait(5)
+        with self._writing:
+            pass
 
     def resume(self) -> None:
         self._running.set()
