@@ -63,7 +63,8 @@ class Scraper(threading.Thread):
                 anonymous = http_get(exp.url(), timeout=5)[0]
             except (OSError, http.client.HTTPException):
                 continue  # the exporter is being stopped or started
-            if anonymous != 401:
+            # 401, or 503 while an in-place rewrite leaves the file briefly asking for less (web_config.py)
+            if anonymous not in (401, 503):
                 self.problems.append(f"an anonymous scrape got {anonymous}")
             if status != 200:
                 continue
