@@ -276,7 +276,7 @@ def main(rates: list[int], seconds: float, runs: int, idle_seconds: float, peer_
     idles = [idle(idle_seconds, work) for _ in range(runs)] if idle_seconds > 0 else []
 
     print(f"| lines/s | ndr-exporter CPU s ({seconds:.0f} s) | p50 / p99 latency s | "
-          + (f"prometheus-postfix-exporter CPU s | p50 / p99 latency s | ours / theirs |" if peer_binary else ""))
+          + ("prometheus-postfix-exporter CPU s | p50 / p99 latency s | ours / theirs |" if peer_binary else ""))
     print("|---:|---:|---:|" + ("---:|---:|---:|" if peer_binary else ""))
     for row in rows:
         o = row["ndr-exporter"]

@@ -88,7 +88,7 @@ def test_named_pipe_at_the_path_is_an_error_not_a_hang(tmp_path: Path, exporter_
     log = tmp_path / "mail.log"
     os.mkfifo(log)
     exp = exporter_factory(follow_args(log, None, "--start-at", "beginning"))
-    samples = exp.wait_for_metrics(lambda s: counter(s, "ndr_exporter_read_errors_total") == 1)
+    exp.wait_for_metrics(lambda s: counter(s, "ndr_exporter_read_errors_total") == 1)
     assert f"mail.log: cannot read {log}: not a regular file (a FIFO); retrying in 1 s" in exp.output()
     log.unlink()
     append(log, Lines().block(0, 3))        # a regular file at the path now: followed

@@ -33,7 +33,6 @@ import os
 import select
 import struct
 import threading
-import time
 from typing import Callable
 
 log = logging.getLogger("ndr_exporter.sources.files")
