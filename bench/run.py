@@ -43,6 +43,22 @@ MTAIL_POSTFIX = "/usr/share/doc/mtail/examples/postfix.mtail"
 POSTFIX_EXPORTER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 ".cache", "postfix-exporter", "usr", "bin", "prometheus-postfix-exporter")
 FORMATS = {"postfix": "syslog", "exim": "exim", "exchange": "exchange_tracking"}
+# grep -c's floor for each log: fixed strings that find the lines carrying that format's
+# status (Postfix's "status="; Exim's delivery flags and "rejected"; the tracking log's
+# counted event ids, as exporter/parsers/exchange_tracking.py lists them).
+GREP_MARKS = {
+    "postfix": ["status="],
+    "exim": [" ** ", " == ", " => ", " -> ", " >> ", " rejected "],
+    "exchange": [",FAIL,", ",DEFER,", ",DELIVER,", ",SENDEXTERNAL,", ",SEND,"],
+}
+
+
+def grep_argv(name: str, log: str) -> list[str]:
+    """grep -c -F with every mark of the log's format."""
+    argv = ["grep", "-c", "-F"]
+    for mark in GREP_MARKS[name]:
+        argv += ["-e", mark]
+    return argv + [log]
 
 
 @dataclass
@@ -314,10 +330,11 @@ def main(argv: list[str] | None = None) -> int:
                 name, log, args.lines, expected, work, args.timeout, idle_and_latency_too=last))
             results.append(follow)  # type: ignore[arg-type]
             extra.update(more)
-            if name == "postfix" and not args.no_peers:
-                grep, _ = median_run(args.runs, lambda _last, log=log: (run_once(
-                    "grep -c", "postfix", "one-shot", args.lines, ["grep", "-c", "status=", log])[0], {}))
+            if not args.no_peers:
+                grep, _ = median_run(args.runs, lambda _last, name=name, log=log: (run_once(
+                    "grep -c", name, "one-shot", args.lines, grep_argv(name, log))[0], {}))
                 results.append(grep)  # type: ignore[arg-type]
+            if name == "postfix" and not args.no_peers:
                 mtail, _ = median_run(args.runs, lambda _last, log=log: (mtail_one_shot(log, args.lines, work), {}))
                 if mtail:
                     results.append(mtail)
@@ -342,10 +359,14 @@ def main(argv: list[str] | None = None) -> int:
                        (("mtail --one_shot", "postfix", "one-shot"), "catch-up vs mtail --one_shot")):
         if ours and key in by and by[key].seconds not in (0, float("inf")):
             ratios[label] = round(ours.lines_per_second / by[key].lines_per_second, 1)
-    if ours_report and ("grep -c", "postfix", "one-shot") in by:
-        ratios["report time / grep -c time"] = round(ours_report.seconds / by[("grep -c", "postfix", "one-shot")].seconds, 1)
-    if ours and ("grep -c", "postfix", "one-shot") in by:
-        ratios["catch-up time / grep -c time"] = round(ours.seconds / by[("grep -c", "postfix", "one-shot")].seconds, 1)
+    for name in args.logs.split(","):
+        grep = by.get(("grep -c", name, "one-shot"))
+        if grep is None or grep.seconds == 0:
+            continue
+        for tool, mode, what in (("ndr-exporter report", "one-shot", "report"), ("ndr-exporter", "catch-up", "catch-up")):
+            mine = by.get((tool, name, mode))
+            if mine:
+                ratios[f"{name} {what} time / grep -c time"] = round(mine.seconds / grep.seconds, 1)
     for label, value in ratios.items():
         print(f"- {label}: {value}x")
     for label, value in extra.items():
