@@ -365,11 +365,10 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     counts = MetricsCollector(daemon.metrics)
     server.registry.register(counts)
     process = ProcessCollector(registry=server.registry)
-    # /metrics: the counts rendered once per publish, the process series at each scrape (web.py)
-    cached, live = CollectorRegistry(), CollectorRegistry()
-    cached.register(counts)
+    # /metrics: the counts rendered once per publish, the process series once a second (web.py)
+    live = CollectorRegistry()
     live.register(process)
-    server.exposition = Exposition(cached, live, daemon.metrics.version)
+    server.exposition = Exposition(counts, live, daemon.metrics.version)
     from exporter.landing import RecentWindow
 
     # The landing page's recent counts start from what the checkpoint restored, before any reading.

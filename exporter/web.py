@@ -18,11 +18,12 @@ import gzip
 import logging
 import socket
 import ssl
+import struct
 import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
@@ -30,6 +31,9 @@ from prometheus_client.registry import CollectorRegistry
 from exporter import __version__, landing
 from exporter.config import split_listen_address
 from exporter.web_config import WebConfig, WebConfigWatcher
+
+if TYPE_CHECKING:
+    from exporter.metrics import MetricsCollector
 
 log = logging.getLogger("ndr_exporter.web")
 
@@ -46,67 +50,112 @@ _EOF = b"# EOF\n"
 class Exposition:
     """/metrics rendered once per publish: a scrape costs a copy of bytes made earlier.
 
-    `cached` holds the collectors whose output changes only when `version()` does (the
-    published snapshot: it changes at a publish); `live` the ones read from the system
+    `cached` renders the families whose output changes only when `version()` does (the
+    published snapshot: it changes at a publish; MetricsCollector.render); `live` holds the
+    collectors read from the system
     (process CPU and memory), read again at a scrape once the last reading is LIVE_SECONDS
     old. The cached part is rendered, by the encoder prometheus_client chooses for the
     scrape's Accept header, at the first scrape in that format after a publish; the live part
     is rendered with the same encoder and appended. The result is what that encoder renders
     for one registry holding the cached collectors, then the live ones: the text format is a
     plain concatenation of families, and OpenMetrics ends in one "# EOF" line (kept off the
-    cached part). Each whole body (per content type, plain or gzip) is kept until the version
-    changes or the live part is read again, so concurrent scrapes share one rendering.
+    cached part).
 
-    Gzip: the cached part is compressed once and the compressor flushed (Z_SYNC_FLUSH) but
-    not finished; the body finishes a copy of it with the live part, so it is one gzip
-    stream (a client that reads only the first of several gzip members, as curl does, still
-    sees every series), at the cost of compressing a few hundred bytes.
+    Rendering a new snapshot takes tens of milliseconds with thousands of series (and holds
+    the GIL): one scrape does it, and scrapes that come meanwhile get the rendering of the
+    snapshot before (as if they had come a moment earlier) rather than queueing behind it. A
+    scrape that finds no rendering in progress always gets the snapshot published last.
+
+    Gzip (what Prometheus asks for): the cached part is compressed once, as the start of a
+    gzip stream flushed to a byte boundary (Z_SYNC_FLUSH) but not finished, and only that,
+    its CRC-32 and its length are kept. A body is that start, the live part compressed on its
+    own as the last deflate blocks (they refer to nothing before them, so the concatenation is
+    one valid deflate stream), and the gzip trailer (the CRC-32 and length of the whole). So
+    the body is one gzip member (a client that reads only the first of several members, as
+    curl does, still sees every series), and the uncompressed text is kept only for plain
+    scrapes of the latest snapshot rendered.
     """
 
     # Reading the process series costs a few /proc reads (about 70 us of CPU, and a wait for
     # the GIL after each read when other threads run): 50 scrapers in the same second share one.
     LIVE_SECONDS = 1.0
 
-    def __init__(self, cached: CollectorRegistry, live: CollectorRegistry, version: Any) -> None:
+    def __init__(self, cached: MetricsCollector, live: CollectorRegistry, version: Any) -> None:
         self.cached = cached
         self.live = live
         self.version = version
-        self._lock = threading.Lock()
-        self._key: Any = object()
-        self._parts: dict[str, tuple[bytes, Any, bytes]] = {}   # content type -> (plain, compressor, its output)
+        self._lock = threading.Lock()        # guards the dicts below; never held while rendering the snapshot
+        self._rendering = threading.Lock()   # held by the one scrape rendering a snapshot
+        # (content type, gzip) -> (version, part): the plain text, or (gzip start, CRC-32, length);
+        # the latest one made, also while it is out of date (see render)
+        self._parts: dict[tuple[str, bool], tuple[Any, Any]] = {}
         self._live_at = -self.LIVE_SECONDS   # monotonic time the live part was last read
-        self._bodies: dict[tuple[str, bool], bytes] = {}   # (content type, gzip) -> the whole body
+        self._live: dict[str, bytes] = {}    # content type -> the live part
+        self._bodies: dict[str, tuple[Any, bytes, bytes]] = {}   # content type -> (gzip part, live part, body)
 
     def render(self, encoder: Any, content_type: str, compressed: bool) -> bytes:
-        with self._lock:   # one renders after a publish; concurrent scrapes wait for it and share it
+        variant = (content_type, compressed)
+        with self._lock:
+            live = self._live_part(encoder, content_type)
             key = self.version()
-            now = time.monotonic()
-            if key != self._key:
-                self._parts, self._bodies, self._key = {}, {}, key
-            if now - self._live_at >= self.LIVE_SECONDS:
-                self._bodies, self._live_at = {}, now
-            body = self._bodies.get((content_type, compressed))
-            if body is None:
-                body = self._bodies[(content_type, compressed)] = self._render(encoder, content_type, compressed)
-            return body
-
-    def _render(self, encoder: Any, content_type: str, compressed: bool) -> bytes:
-        plain, compressor, head = self._cached(encoder, content_type)
-        live = encoder(self.live)
+            made = self._parts.get(variant)
+        if made is not None and made[0] == key:
+            part = made[1]
+        elif not self._rendering.acquire(blocking=made is None):
+            part = made[1]   # another scrape is rendering the new snapshot: the one before
+        else:
+            try:
+                part = self._make(encoder, variant)
+            finally:
+                self._rendering.release()
         if not compressed:
-            return plain + live
-        finish = compressor.copy()
-        return head + finish.compress(live) + finish.flush()
+            return part + live
+        with self._lock:
+            done = self._bodies.get(content_type)
+            if done is not None and done[0] is part and done[1] is live:
+                return done[2]
+        start, crc, size = part
+        trailer = struct.pack("<II", zlib.crc32(live, crc), (size + len(live)) & 0xFFFFFFFF)
+        body = start + zlib.compress(live, 6, wbits=-15) + trailer
+        with self._lock:
+            self._bodies[content_type] = (part, live, body)
+        return body
 
-    def _cached(self, encoder: Any, content_type: str) -> tuple[bytes, Any, bytes]:
-        part = self._parts.get(content_type)
-        if part is None:
-            plain = encoder(self.cached)
+    def _live_part(self, encoder: Any, content_type: str) -> bytes:
+        now = time.monotonic()
+        if now - self._live_at >= self.LIVE_SECONDS:
+            self._live, self._live_at = {}, now
+        live = self._live.get(content_type)
+        if live is None:
+            live = self._live[content_type] = encoder(self.live)
+        return live
+
+    def _make(self, encoder: Any, variant: tuple[str, bool]) -> Any:
+        """This variant's part for the snapshot published now (made by an earlier holder of the
+        rendering lock if it is already there)."""
+        key = self.version()   # read first: a publish while rendering makes the next scrape render again
+        content_type, compressed = variant
+        with self._lock:
+            made = self._parts.get(variant)
+            plain_made = self._parts.get((content_type, False))
+        if made is not None and made[0] == key:
+            return made[1]
+        if plain_made is not None and plain_made[0] == key:
+            plain = plain_made[1]
+        else:
+            plain = self.cached.render(encoder, content_type)
             if plain.endswith(_EOF):   # OpenMetrics: one "# EOF", after the live part
                 plain = plain[:-len(_EOF)]
-            compressor = zlib.compressobj(6, zlib.DEFLATED, 31)   # wbits 31: a gzip header and trailer
-            head = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
-            part = self._parts[content_type] = (plain, compressor, head)
+        if compressed:
+            compressor = zlib.compressobj(6, zlib.DEFLATED, 31)   # wbits 31: with the gzip header
+            part = (compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(plain), len(plain))
+        else:
+            part = plain
+        with self._lock:
+            self._parts[variant] = (key, part)
+            for other, (version, _part) in list(self._parts.items()):
+                if version != key and not other[1]:
+                    del self._parts[other]   # an older plain text: only gzip's few kB are kept as fallback
         return part
 
 
