@@ -16,6 +16,7 @@ import binascii
 import errno
 import gzip
 import logging
+import queue
 import socket
 import ssl
 import struct
@@ -162,12 +163,21 @@ class Exposition:
 # --- the server --------------------------------------------------------------------------------
 
 class ExporterServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that wraps each accepted connection in the TLS context of the moment."""
+    """ThreadingHTTPServer that wraps each accepted connection in the TLS context of the moment.
+
+    Each connection has a thread of its own while it is open (a kept-alive connection blocks only
+    its thread), but a thread that has finished with a connection waits up to
+    SPARE_SECONDS for the next one instead of ending, and at most SPARE_THREADS wait: starting a
+    thread made the accepting thread wait until it ran (Thread.start), which bounded a server
+    scraped over new connections to one thread start at a time.
+    """
 
     daemon_threads = True
     block_on_close = False
     # A scrape storm queues in the kernel rather than being refused (capped by net.core.somaxconn).
     request_queue_size = 1024
+    SPARE_THREADS = 16
+    SPARE_SECONDS = 60.0
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily, registry: CollectorRegistry,
                  telemetry_path: str, watcher: WebConfigWatcher) -> None:
@@ -177,7 +187,38 @@ class ExporterServer(ThreadingHTTPServer):
         self.watcher = watcher
         self.exposition: Exposition | None = None   # set by the daemon's runner: scrapes from a cache
         self._fd_warned = 0.0
+        self._spare_lock = threading.Lock()
+        self._spare = 0   # threads waiting on _next for a connection, not yet claimed by process_request
+        self._next: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
         super().__init__(address, Handler, bind_and_activate=False)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Hand the connection to a spare thread, or start one for it."""
+        with self._spare_lock:
+            claimed = self._spare > 0
+            if claimed:
+                self._spare -= 1
+        if claimed:
+            self._next.put((request, client_address))
+        else:
+            threading.Thread(target=self._connection_thread, args=(request, client_address), daemon=True).start()
+
+    def _connection_thread(self, request: Any, client_address: Any) -> None:
+        while True:
+            self.process_request_thread(request, client_address)   # serves it, then closes it
+            with self._spare_lock:
+                if self._spare >= self.SPARE_THREADS:
+                    return
+                self._spare += 1
+            try:
+                request, client_address = self._next.get(timeout=self.SPARE_SECONDS)
+            except queue.Empty:
+                with self._spare_lock:
+                    if self._spare > 0:   # not claimed: end
+                        self._spare -= 1
+                        return
+                # claimed by process_request as the wait ended: its connection is on the way
+                request, client_address = self._next.get()
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
