@@ -15,7 +15,6 @@ as a suggestion. Every logger of the package is named `ndr_exporter.*`.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import logging
 import os
@@ -98,6 +97,8 @@ def _quiet_broken_pipe() -> int:
 
 def unknown_command(command: str) -> str:
     """The error for a first argument that is no command, with the nearest command if one is close."""
+    import difflib
+
     close = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
     if close:
         return f"unknown command {command!r}; did you mean {close[0]!r}?"
