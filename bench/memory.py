@@ -7,7 +7,8 @@
 The daemon (the checkout's, with a state file, listening on 127.0.0.1) follows an empty
 Postfix log. The bench reads its memory once it listens and has idled 2 s ("idle"), then
 appends a generated log with --series distinct codes (one status series each, as
-bench/scrape.py writes), waits for them all on /metrics and reads it again ("series"):
+bench/scrape.py writes), waits for them all on /metrics (scraping as Prometheus does:
+OpenMetrics, gzip) and reads it again ("series"):
 
 - VmRSS and VmHWM from /proc/PID/status, and /proc/PID/smaps_rollup: Private_Dirty is the
   daemon's own heap (Python objects, buffers), Shared_Clean the interpreter and the shared
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gzip
 import os
 import signal
 import socket
@@ -163,10 +165,18 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the daemon did not listen within 30 s")
 
 
+# What Prometheus sends: OpenMetrics first, and gzip.
+PROMETHEUS_HEADERS = {"Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                                "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                      "Accept-Encoding": "gzip"}
+
+
 def wait_series(port: int, series: int) -> None:
+    """Scrape as Prometheus does until the series show."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=PROMETHEUS_HEADERS)
+        text = gzip.decompress(urllib.request.urlopen(request, timeout=10).read()).decode()
         if sum(line.startswith("ndr_status_codes_total{") for line in text.splitlines()) >= series:
             return
         time.sleep(0.2)
