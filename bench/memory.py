@@ -4,9 +4,9 @@
     python bench/memory.py --repo /path/to/checkout # another one (before/after)
     python bench/memory.py --top 25 --no-imports    # longer tables; skip the per-import table
 
-The daemon (the checkout's, with a state file, listening on 127.0.0.1) follows an empty
-Postfix log. The bench reads its memory once it listens and has idled 2 s ("idle"), then
-appends a generated log with --series distinct codes (one status series each, as
+The daemon (the checkout's, with a state file, listening on 127.0.0.1) follows a Postfix
+log of ten status lines. The bench reads its memory once it listens and has idled 2 s
+("idle"), then appends a generated log with --series distinct codes (one status series each, as
 bench/scrape.py writes), waits for them all on /metrics (scraping as Prometheus does:
 OpenMetrics, gzip) and reads it again ("series"):
 
@@ -188,7 +188,8 @@ def run_daemon(repo: str, series: int, traced: str | None) -> tuple[dict[str, in
     the daemon runs under tracemalloc and writes snapshots prefix.1 (idle) and prefix.2."""
     work = tempfile.mkdtemp(prefix="ndr-memory-")
     log = os.path.join(work, "mail.log")
-    open(log, "wb").close()
+    with open(log, "wb") as f:
+        f.write(log_lines(10))   # ten status lines: the format is detected and counted before "idle"
     port = free_port()
     flags = ["--source.path", log, "--source.start-at", "beginning", "--state.file", os.path.join(work, "state.json"),
              "--metrics.code-cap", str(series + 100), "--web.listen-address", f"127.0.0.1:{port}"]
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = os.path.abspath(args.repo)
 
     idle, loaded = run_daemon(repo, args.series, None)
-    print(f"daemon following an empty Postfix log, then {args.series:,} status series (kB; {repo}):")
+    print(f"daemon following a Postfix log of 10 status lines, then {args.series:,} status series (kB; {repo}):")
     keys = ["VmRSS", "VmHWM", "RssAnon", "RssFile", "Pss", "Private_Dirty", "Private_Clean", "Shared_Clean"]
     print(f"  {'':14}" + "".join(f"{k:>14}" for k in keys))
     for label, figures in (("idle", idle), (f"{args.series} series", loaded)):
