@@ -9,7 +9,6 @@ is refused with exit status 2 and the nearest known flag
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from typing import Any, Sequence
 
@@ -29,6 +28,8 @@ class SuggestingParser(argparse.ArgumentParser):
         unknown = self._unknown_flag(sys.argv[1:] if args is None else list(args))
         if unknown is not None:
             known = [s for s in self._option_string_actions if s.startswith("--")]
+            import difflib   # only for a mistyped flag: not loaded by every daemon
+
             close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             self.error(f"unknown flag {unknown!r}{hint}")

@@ -15,7 +15,6 @@ as a suggestion. Every logger of the package is named `ndr_exporter.*`.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import logging
 import os
@@ -98,6 +97,8 @@ def _quiet_broken_pipe() -> int:
 
 def unknown_command(command: str) -> str:
     """The error for a first argument that is no command, with the nearest command if one is close."""
+    import difflib
+
     close = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
     if close:
         return f"unknown command {command!r}; did you mean {close[0]!r}?"
@@ -365,11 +366,10 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     counts = MetricsCollector(daemon.metrics)
     server.registry.register(counts)
     process = ProcessCollector(registry=server.registry)
-    # /metrics: the counts rendered once per publish, the process series at each scrape (web.py)
-    cached, live = CollectorRegistry(), CollectorRegistry()
-    cached.register(counts)
+    # /metrics: the counts rendered once per publish, the process series once a second (web.py)
+    live = CollectorRegistry()
     live.register(process)
-    server.exposition = Exposition(cached, live, daemon.metrics.version)
+    server.exposition = Exposition(counts, live, daemon.metrics.version)
     from exporter.landing import RecentWindow
 
     # The landing page's recent counts start from what the checkpoint restored, before any reading.

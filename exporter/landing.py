@@ -103,29 +103,43 @@ def hint_for(code: str, meaning: str) -> str:
 
 class RecentWindow:
     """Snapshots of the code totals (one every SNAPSHOT_SECONDS, for WINDOW_SECONDS), so the page
-    can show the counts of the last WINDOW_SECONDS beside the totals."""
+    can show the counts of the last WINDOW_SECONDS beside the totals.
+
+    Only the oldest snapshot kept (the window's start) is whole; each later one holds the totals
+    that changed since the one before, and becomes the start (added to it) once it is old
+    enough. Every snapshot holding all the codes was 30 copies of up to thousands of entries.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.snapshots: deque[tuple[float, dict[tuple[str, str, str, str], float]]] = deque()
+        self._started = 0.0                                        # when the oldest snapshot was taken
+        self._oldest: dict[tuple[str, str, str, str], float] = {}  # the totals then
+        self._later: deque[tuple[float, dict[tuple[str, str, str, str], float]]] = deque()   # changes since
+        self._newest: dict[tuple[str, str, str, str], float] = {}  # the totals at the last snapshot
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._taken = False
         self.take()
 
     def take(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         totals = {key: sum(c.values()) for key, c in code_totals(self.registry).items()}
         with self._lock:
-            self.snapshots.append((now, totals))
-            # keep the newest snapshot at least WINDOW_SECONDS old as the baseline
-            while len(self.snapshots) > 1 and self.snapshots[1][0] <= now - WINDOW_SECONDS:
-                self.snapshots.popleft()
+            if not self._taken:
+                self._started, self._oldest, self._taken = now, dict(totals), True
+            else:
+                changed = {key: value for key, value in totals.items() if self._newest.get(key) != value}
+                self._later.append((now, changed))
+            self._newest = totals
+            # keep the newest snapshot at least WINDOW_SECONDS old as the window's start
+            while self._later and self._later[0][0] <= now - WINDOW_SECONDS:
+                self._started, changed = self._later.popleft()
+                self._oldest.update(changed)
 
     def baseline(self) -> tuple[float, dict[tuple[str, str, str, str], float]]:
         """(seconds the window covers now, the totals at its start)."""
         with self._lock:
-            when, totals = self.snapshots[0]
-        return time.monotonic() - when, totals
+            return time.monotonic() - self._started, dict(self._oldest)
 
     def start(self) -> "RecentWindow":
         _windows[self.registry] = self

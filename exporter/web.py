@@ -16,13 +16,15 @@ import binascii
 import errno
 import gzip
 import logging
+import queue
 import socket
 import ssl
+import struct
 import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
@@ -30,6 +32,9 @@ from prometheus_client.registry import CollectorRegistry
 from exporter import __version__, landing
 from exporter.config import split_listen_address
 from exporter.web_config import WebConfig, WebConfigWatcher
+
+if TYPE_CHECKING:
+    from exporter.metrics import MetricsCollector
 
 log = logging.getLogger("ndr_exporter.web")
 
@@ -44,64 +49,135 @@ _EOF = b"# EOF\n"
 
 
 class Exposition:
-    """/metrics rendered once per publish: a scrape costs a copy, plus the few live series.
+    """/metrics rendered once per publish: a scrape costs a copy of bytes made earlier.
 
-    `cached` holds the collectors whose output changes only when `version()` does (the
-    published snapshot: it changes at a publish); `live` the ones read at every scrape
-    (process CPU and memory). The cached part is rendered, by the encoder prometheus_client
-    chooses for the scrape's Accept header, at the first scrape in that format after a
-    publish; each scrape renders the live part with the same encoder and appends it. The
-    result is what that encoder renders for one registry holding the cached collectors, then
-    the live ones: the text format is a plain concatenation of families, and OpenMetrics ends
-    in one "# EOF" line (kept off the cached part).
+    `cached` renders the families whose output changes only when `version()` does (the
+    published snapshot: it changes at a publish; MetricsCollector.render); `live` holds the
+    collectors read from the system
+    (process CPU and memory), read again at a scrape once the last reading is LIVE_SECONDS
+    old. The cached part is rendered, by the encoder prometheus_client chooses for the
+    scrape's Accept header, at the first scrape in that format after a publish; the live part
+    is rendered with the same encoder and appended. The result is what that encoder renders
+    for one registry holding the cached collectors, then the live ones: the text format is a
+    plain concatenation of families, and OpenMetrics ends in one "# EOF" line (kept off the
+    cached part).
 
-    Gzip: the cached part is compressed once and the compressor flushed (Z_SYNC_FLUSH) but
-    not finished; a scrape finishes a copy of it with the live part, so the body is one
-    gzip stream (a client that reads only the first of several gzip members, as curl does,
-    still sees every series), at the cost of compressing a few hundred bytes.
+    Rendering a new snapshot takes tens of milliseconds with thousands of series (and holds
+    the GIL): one scrape does it, and scrapes that come meanwhile get the rendering of the
+    snapshot before (as if they had come a moment earlier) rather than queueing behind it. A
+    scrape that finds no rendering in progress always gets the snapshot published last.
+
+    Gzip (what Prometheus asks for): the cached part is compressed once, as the start of a
+    gzip stream flushed to a byte boundary (Z_SYNC_FLUSH) but not finished, and only that,
+    its CRC-32 and its length are kept. A body is that start, the live part compressed on its
+    own as the last deflate blocks (they refer to nothing before them, so the concatenation is
+    one valid deflate stream), and the gzip trailer (the CRC-32 and length of the whole). So
+    the body is one gzip member (a client that reads only the first of several members, as
+    curl does, still sees every series), and the uncompressed text is kept only for plain
+    scrapes of the latest snapshot rendered.
     """
 
-    def __init__(self, cached: CollectorRegistry, live: CollectorRegistry, version: Any) -> None:
+    # Reading the process series costs a few /proc reads (about 70 us of CPU, and a wait for
+    # the GIL after each read when other threads run): 50 scrapers in the same second share one.
+    LIVE_SECONDS = 1.0
+
+    def __init__(self, cached: MetricsCollector, live: CollectorRegistry, version: Any) -> None:
         self.cached = cached
         self.live = live
         self.version = version
-        self._lock = threading.Lock()
-        self._key: Any = object()
-        self._parts: dict[str, tuple[bytes, Any, bytes]] = {}   # content type -> (plain, compressor, its output)
+        self._lock = threading.Lock()        # guards the dicts below; never held while rendering the snapshot
+        self._rendering = threading.Lock()   # held by the one scrape rendering a snapshot
+        # (content type, gzip) -> (version, part): the plain text, or (gzip start, CRC-32, length);
+        # the latest one made, also while it is out of date (see render)
+        self._parts: dict[tuple[str, bool], tuple[Any, Any]] = {}
+        self._live_at = -self.LIVE_SECONDS   # monotonic time the live part was last read
+        self._live: dict[str, bytes] = {}    # content type -> the live part
+        self._bodies: dict[str, tuple[Any, bytes, bytes]] = {}   # content type -> (gzip part, live part, body)
 
     def render(self, encoder: Any, content_type: str, compressed: bool) -> bytes:
-        plain, compressor, head = self._cached(encoder, content_type)
-        live = encoder(self.live)
-        if not compressed:
-            return plain + live
-        finish = compressor.copy()
-        return head + finish.compress(live) + finish.flush()
-
-    def _cached(self, encoder: Any, content_type: str) -> tuple[bytes, Any, bytes]:
-        with self._lock:   # one renders after a publish; concurrent scrapes wait for it
+        variant = (content_type, compressed)
+        with self._lock:
+            live = self._live_part(encoder, content_type)
             key = self.version()
-            if key != self._key:
-                self._parts, self._key = {}, key
-            part = self._parts.get(content_type)
-            if part is None:
-                plain = encoder(self.cached)
-                if plain.endswith(_EOF):   # OpenMetrics: one "# EOF", after the live part
-                    plain = plain[:-len(_EOF)]
-                compressor = zlib.compressobj(6, zlib.DEFLATED, 31)   # wbits 31: a gzip header and trailer
-                head = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
-                part = self._parts[content_type] = (plain, compressor, head)
-            return part
+            made = self._parts.get(variant)
+        if made is not None and made[0] == key:
+            part = made[1]
+        elif not self._rendering.acquire(blocking=made is None):
+            part = made[1]   # another scrape is rendering the new snapshot: the one before
+        else:
+            try:
+                part = self._make(encoder, variant)
+            finally:
+                self._rendering.release()
+        if not compressed:
+            return part + live
+        with self._lock:
+            done = self._bodies.get(content_type)
+            if done is not None and done[0] is part and done[1] is live:
+                return done[2]
+        start, crc, size = part
+        trailer = struct.pack("<II", zlib.crc32(live, crc), (size + len(live)) & 0xFFFFFFFF)
+        body = start + zlib.compress(live, 6, wbits=-15) + trailer
+        with self._lock:
+            self._bodies[content_type] = (part, live, body)
+        return body
+
+    def _live_part(self, encoder: Any, content_type: str) -> bytes:
+        now = time.monotonic()
+        if now - self._live_at >= self.LIVE_SECONDS:
+            self._live, self._live_at = {}, now
+        live = self._live.get(content_type)
+        if live is None:
+            live = self._live[content_type] = encoder(self.live)
+        return live
+
+    def _make(self, encoder: Any, variant: tuple[str, bool]) -> Any:
+        """This variant's part for the snapshot published now (made by an earlier holder of the
+        rendering lock if it is already there)."""
+        key = self.version()   # read first: a publish while rendering makes the next scrape render again
+        content_type, compressed = variant
+        with self._lock:
+            made = self._parts.get(variant)
+            plain_made = self._parts.get((content_type, False))
+        if made is not None and made[0] == key:
+            return made[1]
+        if plain_made is not None and plain_made[0] == key:
+            plain = plain_made[1]
+        else:
+            plain = self.cached.render(encoder, content_type)
+            if plain.endswith(_EOF):   # OpenMetrics: one "# EOF", after the live part
+                plain = plain[:-len(_EOF)]
+        if compressed:
+            compressor = zlib.compressobj(6, zlib.DEFLATED, 31)   # wbits 31: with the gzip header
+            part = (compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(plain), len(plain))
+        else:
+            part = plain
+        with self._lock:
+            self._parts[variant] = (key, part)
+            for other, (version, _part) in list(self._parts.items()):
+                if version != key and not other[1]:
+                    del self._parts[other]   # an older plain text: only gzip's few kB are kept as fallback
+        return part
 
 
 # --- the server --------------------------------------------------------------------------------
 
 class ExporterServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that wraps each accepted connection in the TLS context of the moment."""
+    """ThreadingHTTPServer that wraps each accepted connection in the TLS context of the moment.
+
+    Each connection has a thread of its own while it is open (a kept-alive connection blocks only
+    its thread), but a thread that has finished with a connection waits up to
+    SPARE_SECONDS for the next one instead of ending, and at most SPARE_THREADS wait: starting a
+    thread made the accepting thread wait until it ran (Thread.start), which bounded a server
+    scraped over new connections to one thread start at a time.
+    """
 
     daemon_threads = True
     block_on_close = False
     # A scrape storm queues in the kernel rather than being refused (capped by net.core.somaxconn).
     request_queue_size = 1024
+    SPARE_THREADS = 16
+    SPARE_SECONDS = 60.0
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily, registry: CollectorRegistry,
                  telemetry_path: str, watcher: WebConfigWatcher) -> None:
@@ -111,7 +187,38 @@ class ExporterServer(ThreadingHTTPServer):
         self.watcher = watcher
         self.exposition: Exposition | None = None   # set by the daemon's runner: scrapes from a cache
         self._fd_warned = 0.0
+        self._spare_lock = threading.Lock()
+        self._spare = 0   # threads waiting on _next for a connection, not yet claimed by process_request
+        self._next: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
         super().__init__(address, Handler, bind_and_activate=False)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Hand the connection to a spare thread, or start one for it."""
+        with self._spare_lock:
+            claimed = self._spare > 0
+            if claimed:
+                self._spare -= 1
+        if claimed:
+            self._next.put((request, client_address))
+        else:
+            threading.Thread(target=self._connection_thread, args=(request, client_address), daemon=True).start()
+
+    def _connection_thread(self, request: Any, client_address: Any) -> None:
+        while True:
+            self.process_request_thread(request, client_address)   # serves it, then closes it
+            with self._spare_lock:
+                if self._spare >= self.SPARE_THREADS:
+                    return
+                self._spare += 1
+            try:
+                request, client_address = self._next.get(timeout=self.SPARE_SECONDS)
+            except queue.Empty:
+                with self._spare_lock:
+                    if self._spare > 0:   # not claimed: end
+                        self._spare -= 1
+                        return
+                # claimed by process_request as the wait ended: its connection is on the way
+                request, client_address = self._next.get()
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
@@ -167,8 +274,8 @@ class Handler(BaseHTTPRequestHandler):
     server_version = f"ndr-exporter/{__version__}"
     sys_version = ""
     timeout = IDLE_SECONDS   # a kept-alive connection idle this long (or a slow request) is closed
-    # Headers and body go out in two writes: with Nagle's algorithm the body waited for the
-    # client's delayed ACK of the headers, 40 ms on every kept-alive scrape (bench/scrape.py).
+    # With Nagle's algorithm a reply's last segment may wait for the client's delayed ACK of the
+    # one before it (40 ms on every kept-alive scrape when headers and body went out apart).
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
@@ -236,12 +343,21 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in {**config.headers, **(extra or {})}.items():
             self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
+        self.end_headers_and_body(b"" if head else body)
+
+    def end_headers_and_body(self, body: bytes) -> None:
+        """Send the headers and the body in one write: one segment where they fit, and no
+        small write for Nagle's algorithm to hold back (end_headers() writes them alone)."""
+        parts: list[bytes] = getattr(self, "_headers_buffer", [])   # none for an HTTP/0.9 request
+        if self.request_version != "HTTP/0.9":
+            parts.append(b"\r\n")
+        parts.append(body)
+        self._headers_buffer = []
+        self.wfile.write(b"".join(parts))
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        log.debug("http request", extra={"client": self.client_address[0], "request": format % args})
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("http request", extra={"client": self.client_address[0], "request": format % args})
 
 
 def make_server(listen_address: str, telemetry_path: str, registry: CollectorRegistry,

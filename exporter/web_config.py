@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import bcrypt
-import yaml
-
 from exporter.config import ConfigError
+
+# bcrypt and yaml load when a web config needs them (a file to read, users to check), not in
+# every daemon: together about 2 MB of resident memory (bench/memory.py).
 
 log = logging.getLogger("ndr_exporter.web_config")
 
@@ -107,6 +107,8 @@ def _read_bytes(path: str) -> bytes:
 
 def parse_web_config(text: bytes, path: str) -> WebConfig:
     """The web config in `text` (read from `path`, which relative file names are resolved against)."""
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -330,7 +332,8 @@ class WebConfigWatcher:
             text = _read_bytes(path)   # ConfigError goes to the caller at start
             config = parse_web_config(text, path)
             self._state = WebState(config, make_ssl_context(config.tls) if config.tls else None)
-            _dummy_hash(config.usual_cost())  # made now, not on the first unknown user's request
+            if config.users:   # made now, not on the first unknown user's request
+                _dummy_hash(config.usual_cost())
             self._stat_seen = self._stat(config.files())[0]
             self._digest = _digest(text, config.files())
 
@@ -381,7 +384,8 @@ class WebConfigWatcher:
                 self._pending = digest
                 return self._refuse("web config is changing to less protection", 503, None)
             self._state = WebState(config, context)
-            _dummy_hash(config.usual_cost())
+            if config.users:
+                _dummy_hash(config.usual_cost())
             self._digest, self._pending = digest, None
             self._verified.clear()
             fields = {"file": self.path, "tls": config.tls is not None, "users": len(config.users)}
@@ -414,6 +418,8 @@ class WebConfigWatcher:
             with self._lock:
                 if digest in self._verified:
                     return True
+        import bcrypt   # loaded at start already when the config has users (_dummy_hash)
+
         # bcrypt reads at most 72 bytes: a longer password is refused, after the same work
         ok = bcrypt.checkpw(secret[:72], hashed if hashed is not None else _dummy_hash(config.usual_cost()))
         if not ok or hashed is None or len(secret) > 72:
@@ -426,4 +432,6 @@ class WebConfigWatcher:
 @functools.lru_cache(maxsize=8)
 def _dummy_hash(cost: int) -> bytes:
     """A hash no password matches, checked for unknown users at the cost the real users have."""
+    import bcrypt
+
     return bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(cost))

@@ -83,3 +83,40 @@ def test_the_listen_backlog_takes_a_scrape_storm(tmp_path: Path, exporter_factor
     backlog = int(out.split()[2])
     somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
     assert backlog == min(1024, somaxconn)
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no 'Threads' line")
+
+
+def test_threads_kept_for_the_next_connections_are_at_most_sixteen(
+        tmp_path: Path, exporter_factory: Factory) -> None:
+    """A thread done with a connection waits for the next one (web.py's ExporterServer), but no
+    more than SPARE_THREADS (16) wait: of 50 connections' threads at most 16 stay once they
+    close, and those serve the next connections without new threads."""
+    import http.client
+
+    log = tmp_path / "mail.log"
+    log.touch()
+    exp = exporter_factory(["--source.path", str(log)])
+    assert exp.proc is not None and exp.get()[0] == 200
+    conns = [http.client.HTTPConnection("127.0.0.1", exp.port, timeout=10) for _ in range(50)]
+    for conn in conns:
+        conn.request("GET", "/metrics")
+    for conn in conns:   # all 50 are open at once, each on its own thread
+        response = conn.getresponse()
+        assert response.status == 200 and b"ndr_exporter_build_info" in response.read()
+    during = _threads(exp.proc.pid)
+    for conn in conns:
+        conn.close()
+    deadline = time.monotonic() + 15
+    while _threads(exp.proc.pid) > during - (50 - 16) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    after = _threads(exp.proc.pid)
+    assert after <= during - (50 - 16), f"{during - after} of 50 connection threads ended; 34 should have"
+    for _ in range(40):   # one connection each, served by the waiting threads: no new ones
+        assert exp.get()[0] == 200
+    assert _threads(exp.proc.pid) == after

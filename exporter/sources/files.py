@@ -62,6 +62,7 @@ log = logging.getLogger("ndr_exporter.sources.files")
 ALL: set[str] = set()     # FileSource._heard: look at everything (a sentinel, compared by identity)
 ROTATE_WAIT = 5.0         # seconds a rotated-away file is still drained before it is closed
 POLL_BUDGET = 16 * BLOCK_BYTES  # bytes read from one file per poll before others get a turn
+FIRST_BLOCK_BYTES = 64 * 1024   # the read buffer until a read fills it (a trickle never does)
 FD_RESERVE = 128          # descriptors left for HTTP connections, watches, checkpoints, journalctl
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC   # a FIFO must never block an open
 ENTRY_KEYS = {"path": str, "dev": int, "ino": int, "offset": int, "fp": str, "fp_len": int}
@@ -207,7 +208,7 @@ class FileSource:
         base = os.path.basename(self.pattern)
         self._prefix = re.split(r"[*?\[]", base, maxsplit=1)[0]
         self.tails: list[Tail] = []
-        self._block = bytearray(BLOCK_BYTES)   # every tail's reads land here (see _read)
+        self._block = bytearray(FIRST_BLOCK_BYTES)   # every tail's reads land here (see _read)
         # Files followed before under another source name (renamed, removed and re-added, a path
         # widened to a glob) or on another device: the daemon's list, entries taken out when used.
         self._known = known if known is not None else []
@@ -543,9 +544,11 @@ class FileSource:
                 return False
             tail.pos += n
             budget -= n
-            self._feed(tail, block if n == BLOCK_BYTES else bytes(memoryview(block)[:n]))
-            if n < BLOCK_BYTES:
+            self._feed(tail, block if n == len(block) else bytes(memoryview(block)[:n]))
+            if n < len(block):
                 return False
+            if len(block) < BLOCK_BYTES:   # a backlog: whole blocks from now on
+                block = self._block = bytearray(BLOCK_BYTES)
         return True
 
     def _feed(self, tail: Tail, data: bytes | bytearray) -> None:
