@@ -10,6 +10,7 @@ merged on top by exporter.cli.
 from __future__ import annotations
 
 import os
+import select
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 DEFAULT_PORT = 19798
 DEFAULT_CODE_CAP = 500
 DEFAULT_SERIES_CAP = 2000   # metrics.DEFAULT_SERIES_CAP: series of ndr_status_codes_total before folding
+PIPE_WAIT_SECONDS = 0.2   # the longest a stop signal waits while a config pipe has not been written
 START_AT = ("end", "beginning")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
@@ -77,11 +79,39 @@ LOG_KEYS = ("level", "format")
 METRICS_KEYS = ("code_cap", "series_cap")
 
 
+def _read_waiting_for_signals(path: str) -> bytes:
+    """The whole file at path. A pipe (`--config.file <(...)`, a FIFO) is waited on in select()
+    with a timeout, never in a blocking read(): a stop signal that comes just before a read()
+    begins is taken by Python's C handler, and the read() would then wait for data that may
+    never come before the handler's Python part could run (cli.Signals raises StopBeforeStart
+    there); select() returns within PIPE_WAIT_SECONDS, and the handler runs."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read()
+        # Linux reports a FIFO readable at EOF only once a writer has come and gone, so this
+        # waits for a writer as the blocking open() did.
+        parts: list[bytes] = []
+        while True:
+            readable, _, _ = select.select([fd], [], [], PIPE_WAIT_SECONDS)
+            if not readable:
+                continue
+            try:
+                part = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not part:
+                return b"".join(parts)
+            parts.append(part)
+    finally:
+        os.close(fd)
+
+
 def load_config_file(path: str) -> ServeConfig:
     """Read and check a YAML config file; ConfigError names the field that is wrong."""
     try:
-        with open(path, "rb") as f:
-            text = f.read()
+        text = _read_waiting_for_signals(path)
     except OSError as err:
         raise ConfigError("--config.file", f"cannot read {path}: {err.strerror}") from None
     import yaml   # here: a daemon configured by flags alone never loads it (1.6 MB resident)
