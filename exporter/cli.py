@@ -376,6 +376,14 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     window = RecentWindow(server.registry).start()
     try:
         daemon.start()
+        # Started before the port listens: from the first instant a client can connect, a stop
+        # signal is a clean stop (below), not the start's way out.
+        signals.started()
+    except StopBeforeStart:
+        daemon.stop()   # a start cut short: its pipeline thread (if it began) ends with a checkpoint
+        window.stop()
+        server.server_close()
+        raise
     except Exception:
         log.exception("the daemon could not start")
         window.stop()
@@ -387,7 +395,6 @@ def run(config: ServeConfig, from_flags: list[SourceConfig], config_file: tuple[
     log.info("listening", extra={"address": config.listen_address, "telemetry_path": config.telemetry_path,
                                  "tls": server.watcher.current().context is not None,
                                  "sources": ",".join(s.name for s in config.sources), "version": __version__})
-    signals.started()
     while not signals.stop.is_set():
         signals.wait()
         if signals.reload.is_set() and not signals.stop.is_set():
