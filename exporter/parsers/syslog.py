@@ -208,7 +208,7 @@ class SyslogParser:
         for _start, event in found:
             if event.timestamp is not None and (newest is None or event.timestamp > newest):
                 newest = event.timestamp
-        return Counted(_merge(scanned, found, bucket), newest, lines, matched, lines - matched - unparsed, unparsed)
+        return Counted(merge_scanned(scanned, found, bucket), newest, lines, matched, lines - matched - unparsed, unparsed)
 
     def _results(self, chunk: bytes, starts: list[int], clock: envelope.YearClock
                  ) -> Iterator[tuple[int, MessageResult]]:
@@ -338,7 +338,7 @@ def _buckets_of(clock: envelope.YearClock, minutes: dict[str, int], bucket: Buck
     return buckets
 
 
-def _merge(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tuple[int, StatusEvent]],
+def merge_scanned(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tuple[int, StatusEvent]],
            bucket: Bucket | None) -> Tally:
     """The scanner's counts (each with the offset of its first line) and the events read in
     Python (with their line's offset) as one tally, in the order each fields first appears."""
