@@ -338,6 +338,7 @@ typedef struct {
     int n_words;
     char words[MAX_WORDS][32];     /* status= words with an outcome */
     int word_len[MAX_WORDS];
+    int word_outcome[MAX_WORDS];   /* the first word index with the same outcome: what a key holds */
     PyObject *outcomes;            /* tuple: outcome str per word index, then the reject outcome */
     int n_programs;
     char *programs[MAX_PROGRAMS];  /* exact program names with a "/" that some parser claims */
@@ -512,6 +513,21 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
     }
     Py_INCREF(reject_outcome);
     PyTuple_SET_ITEM(self->outcomes, w, reject_outcome);
+    /* Words with the same outcome (Postfix's deferred and SOFTBOUNCE, Exim's => -> >>) count under
+     * the first one's index: the tally has one key per outcome, and so must the scanner's keys. */
+    for (int k = 0; k < w; k++) {
+        self->word_outcome[k] = k;
+        for (int j = 0; j < k; j++) {
+            int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(self->outcomes, j),
+                                                PyTuple_GET_ITEM(self->outcomes, k), Py_EQ);
+            if (same < 0) return -1;
+            if (same) { self->word_outcome[k] = j; break; }
+        }
+    }
+    if (self->grammar == GRAMMAR_EXIM) {
+        for (int f = 0; f < 5; f++) self->exim_flag[f] = self->word_outcome[self->exim_flag[f]];
+        self->exim_expired = self->word_outcome[self->exim_expired];
+    }
     Py_INCREF(mta);
     self->mta = mta;
     return 0;
@@ -837,7 +853,7 @@ static int read_fast(const Scanner *self, const unsigned char *s, const unsigned
             if (self->word_len[w] == word_len && memcmp(self->words[w], word, word_len) == 0) { outcome = w; break; }
         if (outcome < 0 || !valid_code(dsn.s, dsn.n)) return FAST_UNPARSED;
         Span empty = {(const unsigned char *)"", 0};
-        out->outcome = outcome;
+        out->outcome = self->word_outcome[outcome];
         out->code = dsn;
         out->reply = reason_reply(reason.n >= 0 ? reason : empty);
         out->remote = relay_host(relay);
