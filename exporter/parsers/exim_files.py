@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Hashable
 import calendar
 import os
 import re
-import time
+from datetime import datetime, timedelta
 
 from exporter.events import EXPIRED, REJECTED, UNPARSED, MessageResult, StatusEvent
 from exporter.parsers import exim
@@ -55,6 +55,7 @@ _LINE = re.compile(
     rb"(?=" + exim.MESSAGE_ID.encode() + rb" (?:\*\*|==|=>|->|>>) |(?:[^\n]*? )?rejected )"
 )
 _CACHE_LIMIT = 4096
+_EPOCH = datetime(1970, 1, 1)   # naive: wall-clock fields counted as seconds, then read as local time
 
 
 def compiled_scanner() -> Any:
@@ -230,14 +231,19 @@ def _buckets_of(starts: dict[str, float | None], minutes: dict[str, int], bucket
 
 
 def _hour_start(hour_text: bytes, zone: bytes | None) -> float | None:
-    """Unix seconds at the start of an hour ("YYYY-MM-DD HH"), in its zone or else in local time."""
+    """Unix seconds at the start of an hour ("YYYY-MM-DD HH"), in its zone or else in local time.
+
+    A day past the month's end runs on into the next month (Feb 30 is Mar 2). Local time goes
+    through datetime, not time.mktime: for the hour that repeats when DST ends, mktime's answer
+    depends on what it was asked before (glibc keeps its last guess), so the same line could
+    get either hour; datetime takes the earlier one (fold=0), every time."""
     year, month, day, hour = int(hour_text[0:4]), int(hour_text[5:7]), int(hour_text[8:10]), int(hour_text[11:13])
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
         return None
     fields = (year, month, day, hour, 0, 0, 0, 0, -1)
     try:
         if zone is None:
-            return time.mktime(fields)
+            return (_EPOCH + timedelta(seconds=calendar.timegm(fields))).timestamp()
         offset = int(zone[1:3]) * 3600 + int(zone[3:5]) * 60
         return float(calendar.timegm(fields) - (offset if zone[:1] == b"+" else -offset))
     except (OverflowError, ValueError):  # year 0 and the like
