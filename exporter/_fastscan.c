@@ -1,7 +1,8 @@
-/* exporter._fastscan: the syslog parser's compiled scanner (part of the parser stage).
+/* exporter._fastscan: the compiled scanner of the syslog and exim parsers (part of the parser stage).
  *
- * One call reads a whole chunk of log lines and does, in C, what the syslog parser's
- * Python code does for its commonest lines (exporter/parsers/syslog.py):
+ * One call reads a whole chunk of log lines and does, in C, what a parser's Python code does
+ * for its commonest lines. A scanner has one grammar. With "syslog" (the default), as the
+ * syslog parser (exporter/parsers/syslog.py) would:
  *
  *   - a Postfix delivery record or reject in a plain RFC 3164 line (LINE below) is read
  *     and counted here: its label fields (outcome, code, reply, remote host) go into a
@@ -33,6 +34,12 @@
  *     no "status=" (postfix.parse_message() tries the delivery patterns first on such a
  *     message), ending at the end of the line.
  * The Python code is the reference; tests/test_fastscan.py holds the two equal.
+ *
+ * With grammar "exim", as the Exim mainlog parser (exporter/parsers/exim_files.py) would: a
+ * line that parser can never read (no date, no status mark on any path) is ignored, a plain
+ * status line (printable ASCII, the commonest shapes) is read into the tally as
+ * exim.parse_body() reads it, and every other line goes back to Python by its offset; see
+ * read_exim() below. tests/test_fastscan_exim.py holds it to the Python code.
  *
  * The patterns are the prefilter's bytes patterns in a small subset of regular expression
  * syntax: plain bytes, "\" before a byte, and classes "[...]" with ranges. Anything else
@@ -1597,8 +1604,10 @@ static PyTypeObject ScannerType = {
     .tp_name = "exporter._fastscan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Scanner(patterns, programs, status_outcomes, reject_outcome, mta, threads=0): reads chunks of\n"
-              "syslog lines; threads=0: one per usable CPU, at most 4.",
+    .tp_doc = "Scanner(patterns, programs, status_outcomes, reject_outcome, mta, threads=0, grammar='syslog'):\n"
+              "reads chunks of syslog lines, or with grammar='exim' of Exim mainlog lines (patterns and programs\n"
+              "unused; status_outcomes maps each delivery flag and 'expired' to its outcome); threads=0: one per\n"
+              "usable CPU, at most 4.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Scanner_init,
     .tp_dealloc = (destructor)Scanner_dealloc,
@@ -1607,7 +1616,7 @@ static PyTypeObject ScannerType = {
 
 static struct PyModuleDef fastscan_module = {
     PyModuleDef_HEAD_INIT, "exporter._fastscan",
-    "The syslog parser's compiled scanner (see exporter/_fastscan.c).", -1, NULL,
+    "The compiled scanner of the syslog and exim parsers (see exporter/_fastscan.c).", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__fastscan(void) {
