@@ -8,6 +8,10 @@
  *     and counted here: its label fields (outcome, code, reply, remote host) go into a
  *     tally, its timestamp's minute into a table of the seconds seen, exactly as
  *     postfix.delivery() and postfix.reject() would make them;
+ *   - an Exim delivery line (=> -> >> ** ==) in such a line, of a program named in exim_programs,
+ *     is read as exim.parse_message() reads it (the mainlog grammar's exim_delivery() below);
+ *     since exim.py then forgets the last rejection it read, the scan reports the offsets of
+ *     those lines (forgets) and the syslog parser drops that memory there;
  *   - every other line is searched for the prefilter patterns (exporter/parsers/prefilter.py):
  *     a line that holds none is ignored, a line that holds one is handed back to Python by
  *     its offset, and the Python parser reads it as it reads every line without this module.
@@ -334,6 +338,7 @@ static Slot *table_get(Table *t, const unsigned char *key, size_t n, int *is_new
 #define MAX_PATTERNS 64
 #define TUNE_BYTES (256 * 1024)  /* a chunk this large picks the anchors from its bytes */
 #define MAX_PROGRAMS 64
+#define MAX_EXIM_PROGRAMS 8
 
 typedef struct {
     PyObject_HEAD
@@ -355,6 +360,10 @@ typedef struct {
     int grammar;                   /* GRAMMAR_SYSLOG or GRAMMAR_EXIM: what read_line reads */
     int exim_flag[5];              /* GRAMMAR_EXIM: word index of the flags in EXIM_FLAGS' order */
     int exim_expired;              /* GRAMMAR_EXIM: word index of "expired" */
+    int n_exim_programs;           /* GRAMMAR_SYSLOG: exact program names whose lines exim.py reads */
+    char exim_programs[MAX_EXIM_PROGRAMS][32];
+    int exim_program_len[MAX_EXIM_PROGRAMS];
+    PyObject *mtas;                /* tuple: the mta of a key's mta byte (0: mta, 1: exim_mta) */
 } Scanner;
 
 enum { GRAMMAR_SYSLOG = 0, GRAMMAR_EXIM = 1 };
@@ -366,6 +375,7 @@ static void Scanner_dealloc(Scanner *self) {
     for (int i = 0; i < self->n_programs; i++) free(self->programs[i]);
     Py_XDECREF(self->outcomes);
     Py_XDECREF(self->mta);
+    Py_XDECREF(self->mtas);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -430,12 +440,14 @@ static int usable_cpus(void) {
 
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
     static char *names[] = {"patterns", "programs", "status_outcomes", "reject_outcome", "mta", "threads", "grammar",
-                            NULL};
+                            "exim_programs", "exim_outcomes", "exim_mta", NULL};
     PyObject *patterns, *programs, *status_outcomes, *reject_outcome, *mta;
+    PyObject *exim_programs = NULL, *exim_outcomes = NULL, *exim_mta = NULL;
     int threads = 0;
     const char *grammar = "syslog";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!UU|is", names, &patterns, &programs,
-                                     &PyDict_Type, &status_outcomes, &reject_outcome, &mta, &threads, &grammar))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!UU|isOO!U", names, &patterns, &programs,
+                                     &PyDict_Type, &status_outcomes, &reject_outcome, &mta, &threads, &grammar,
+                                     &exim_programs, &PyDict_Type, &exim_outcomes, &exim_mta))
         return -1;
     if (strcmp(grammar, "syslog") == 0) self->grammar = GRAMMAR_SYSLOG;
     else if (strcmp(grammar, "exim") == 0) self->grammar = GRAMMAR_EXIM;
@@ -484,7 +496,33 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
 
     Py_ssize_t nw = PyDict_Size(status_outcomes);
     if (nw > MAX_WORDS) { PyErr_SetString(PyExc_ValueError, "too many status words"); return -1; }
-    self->outcomes = PyTuple_New(nw + 1);
+    /* GRAMMAR_SYSLOG with exim_programs: Exim's delivery lines through syslog are read too, their
+     * flags' and expiry's outcomes (exim_outcomes) after the reject outcome */
+    Py_ssize_t n_exim = 0;
+    if (self->grammar == GRAMMAR_SYSLOG && exim_programs != NULL) {
+        PyObject *seq = PySequence_Fast(exim_programs, "exim_programs must be a sequence of str");
+        if (!seq) return -1;
+        n_exim = PySequence_Fast_GET_SIZE(seq);
+        if (n_exim > MAX_EXIM_PROGRAMS || (n_exim > 0 && (exim_outcomes == NULL || exim_mta == NULL))) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "exim_programs: at most 8, with exim_outcomes and exim_mta");
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n_exim; i++) {
+            Py_ssize_t len;
+            const char *name = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &len);
+            if (!name || len >= 32 || len == 0) {
+                Py_DECREF(seq);
+                if (name) PyErr_SetString(PyExc_ValueError, "exim program name too long");
+                return -1;
+            }
+            memcpy(self->exim_programs[i], name, len);
+            self->exim_program_len[i] = (int)len;
+        }
+        Py_DECREF(seq);
+        self->n_exim_programs = (int)n_exim;
+    }
+    self->outcomes = PyTuple_New(nw + 1 + (n_exim > 0 ? 6 : 0));
     if (!self->outcomes) return -1;
     Py_ssize_t pos = 0;
     PyObject *word, *outcome;
@@ -535,8 +573,30 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
         for (int f = 0; f < 5; f++) self->exim_flag[f] = self->word_outcome[self->exim_flag[f]];
         self->exim_expired = self->word_outcome[self->exim_expired];
     }
+    if (n_exim > 0) {   /* each flag's and the expiry's outcome, under the first index of that outcome */
+        for (int f = 0; f < 6; f++) {
+            const char *name = f < 5 ? EXIM_FLAGS[f] : "expired";
+            PyObject *value = PyDict_GetItemString(exim_outcomes, name);
+            if (value == NULL || !PyUnicode_Check(value)) {
+                PyErr_Format(PyExc_ValueError, "exim_outcomes has no %s", name);
+                return -1;
+            }
+            Py_INCREF(value);
+            PyTuple_SET_ITEM(self->outcomes, w + 1 + f, value);
+            int index = w + 1 + f;
+            for (int j = 0; j < w + 1 + f; j++) {
+                int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(self->outcomes, j), value, Py_EQ);
+                if (same < 0) return -1;
+                if (same) { index = j; break; }
+            }
+            if (f < 5) self->exim_flag[f] = index;
+            else self->exim_expired = index;
+        }
+    }
     Py_INCREF(mta);
     self->mta = mta;
+    self->mtas = PyTuple_Pack(2, mta, n_exim > 0 ? exim_mta : mta);
+    if (!self->mtas) return -1;
     return 0;
 }
 
@@ -583,6 +643,9 @@ typedef struct {
     Span minute;            /* stamp text without its two digits of seconds */
     int second;             /* 0..99 */
     unsigned char minute_text[24];  /* GRAMMAR_EXIM: the minute's text (date to the minute, then the zone) */
+    int mta;                /* index into Scanner.mtas */
+    int forget;             /* an Exim line through syslog read here: exim.py's memory of the last
+                             * rejection must be dropped before the next line Python reads */
 } Fast;
 
 static inline int starts(const unsigned char *p, const unsigned char *end, const char *lit, size_t n) {
@@ -734,9 +797,15 @@ static const unsigned char *lazy_field_end(const unsigned char *p, const unsigne
     return space - 1;
 }
 
+static int delivery_at(const unsigned char *p, const unsigned char *end, const unsigned char **after);
+static int exim_delivery(const Scanner *self, const unsigned char *s, const unsigned char *p,
+                         const unsigned char *end, int flag, Fast *out);
+
 /* Reads one line [s, end) (end at its newline or the chunk's end). */
 static int read_fast(const Scanner *self, const unsigned char *s, const unsigned char *end, Fast *out) {
     const unsigned char *p = s;
+    out->mta = 0;
+    out->forget = 0;
     /* stamp: month, " {1,2}", day "[0-9]{1,2}", " HH:MM:SS " */
     if (end - p < 16) return NOT_FAST;
     int month = -1;
@@ -762,11 +831,14 @@ static int read_fast(const Scanner *self, const unsigned char *s, const unsigned
     while (p < end && (CLASS[*p] & C_HOST)) p++;
     if (p == host || p >= end || *p != ' ') return NOT_FAST;
     p++;
-    /* program: a run of NAME holding a "/", then "[pid]: " */
+    /* program: a run of NAME holding a "/" (or one of exim_programs), then "[pid]: " */
     const unsigned char *prog = p;
     while (p < end && (CLASS[*p] & C_NAME)) p++;
     Py_ssize_t prog_len = p - prog;
-    if (prog_len == 0 || memchr(prog, '/', prog_len) == NULL) return NOT_FAST;
+    int exim = 0;
+    for (int i = 0; i < self->n_exim_programs; i++)
+        if (self->exim_program_len[i] == prog_len && memcmp(self->exim_programs[i], prog, prog_len) == 0) exim = 1;
+    if (prog_len == 0 || (!exim && memchr(prog, '/', prog_len) == NULL)) return NOT_FAST;
     if (p >= end || *p != '[') return NOT_FAST;
     p++;
     const unsigned char *pid = p;
@@ -776,6 +848,20 @@ static int read_fast(const Scanner *self, const unsigned char *s, const unsigned
     const unsigned char *message = p;
     /* the whole line printable ASCII, as every class of LINE is */
     if (!printable(s, end)) return NOT_FAST;
+    if (exim) {
+        /* exim.parse_message: with no part marker, date or [pid] before it (_SYSLOG_PREFIX takes
+         * nothing: the message starts with neither "[" nor "dddd-"), a delivery line is read as
+         * parse_body(message, 0) reads it; any other Exim line goes to Python */
+        if (p < end && *p == '[') return NOT_FAST;
+        if (end - p >= 5 && is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) && is_digit(p[3]) && p[4] == '-')
+            return NOT_FAST;
+        const unsigned char *after;
+        int flag = delivery_at(p, end, &after);
+        if (flag < 0) return NOT_FAST;
+        out->mta = 1;
+        out->forget = 1;   /* a delivery, never a rejection: exim.py forgets the last one */
+        return exim_delivery(self, message, after, end, flag, out);
+    }
     /* a program that another parser claims by its exact name: the general path decides */
     for (int i = 0; i < self->n_programs; i++)
         if (self->program_len[i] == prog_len && memcmp(self->programs[i], prog, prog_len) == 0) return NOT_FAST;
@@ -1217,6 +1303,8 @@ static int exim_rejection(const Scanner *self, const unsigned char *p, const uns
 
 /* Reads one mainlog line [s, end). */
 static int read_exim(const Scanner *self, const unsigned char *s, const unsigned char *end, Fast *out) {
+    out->mta = 0;
+    out->forget = 0;
     /* _LINE's date: "[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}" */
     static const char shape[] = "dddd-dd-dd dd:dd:dd";
     if (end - s < 20) return FAST_IGNORED;
@@ -1300,6 +1388,9 @@ static int read_exim(const Scanner *self, const unsigned char *s, const unsigned
 typedef struct {
     Py_ssize_t *starts;
     size_t n_starts, cap_starts;
+    Py_ssize_t *forgets;   /* offsets of Exim lines read here, one before each run of lines handed back */
+    size_t n_forgets, cap_forgets;
+    Py_ssize_t forget_pending;   /* the last such line not yet in forgets, or -1 */
     Table keys;      /* key bytes -> a: count, b: offset of the first line */
     Table minutes;   /* minute text -> a, b: bits of the seconds 0-63, 64-99 */
     Py_ssize_t lines, matched, unparsed;
@@ -1307,7 +1398,27 @@ typedef struct {
     int failed;
 } ScanState;
 
+static int push_offset(Py_ssize_t **list, size_t *n, size_t *cap, Py_ssize_t offset) {
+    if (*n == *cap) {
+        size_t grown = *cap ? *cap * 2 : 256;
+        Py_ssize_t *more = realloc(*list, grown * sizeof(Py_ssize_t));
+        if (!more) return -1;
+        *list = more; *cap = grown;
+    }
+    (*list)[(*n)++] = offset;
+    return 0;
+}
+
+/* Notes a pending Exim line in forgets (before a line handed back, and at the end of a part). */
+static int flush_forget(ScanState *st) {
+    if (st->forget_pending < 0) return 0;
+    if (push_offset(&st->forgets, &st->n_forgets, &st->cap_forgets, st->forget_pending) < 0) return -1;
+    st->forget_pending = -1;
+    return 0;
+}
+
 static int push_start(ScanState *st, Py_ssize_t start) {
+    if (flush_forget(st) < 0) return -1;
     if (st->n_starts == st->cap_starts) {
         size_t cap = st->cap_starts ? st->cap_starts * 2 : 256;
         Py_ssize_t *starts = realloc(st->starts, cap * sizeof(Py_ssize_t));
@@ -1328,13 +1439,14 @@ static void append_field(unsigned char *key, size_t *n, Span field) {
 
 static int count_event(ScanState *st, const Fast *fast, Py_ssize_t offset, Slot **last_slot) {
     /* key: outcome byte, then code, reply, remote (and the minute): each 1 (None) or 2 + bytes + 0 */
-    size_t need = 1 + 4 * 2 + (fast->code.n > 0 ? fast->code.n : 0) + (fast->reply.n > 0 ? fast->reply.n : 0)
+    size_t need = 2 + 4 * 2 + (fast->code.n > 0 ? fast->code.n : 0) + (fast->reply.n > 0 ? fast->reply.n : 0)
                   + (fast->remote.n > 0 ? fast->remote.n : 0) + (size_t)fast->minute.n;
     unsigned char small[512];
     unsigned char *key = need <= sizeof small ? small : malloc(need);
     if (!key) return -1;
     size_t n = 0;
     key[n++] = (unsigned char)fast->outcome;
+    key[n++] = (unsigned char)fast->mta;
     append_field(key, &n, fast->code);
     append_field(key, &n, fast->reply);
     append_field(key, &n, fast->remote);
@@ -1374,6 +1486,7 @@ static void scan_range(const Scanner *self, const unsigned char *chunk, Py_ssize
         st->lines++;
         int exim = self->grammar == GRAMMAR_EXIM;
         int kind = exim ? read_exim(self, line, end, &fast) : read_fast(self, line, end, &fast);
+        if (kind != NOT_FAST && fast.forget) st->forget_pending = pos;
         if (kind == FAST_EVENT) {
             if (st->minutes.capacity != minutes_capacity) {  /* slots moved when the table grew */
                 last_slot = NULL;
@@ -1394,10 +1507,12 @@ static void scan_range(const Scanner *self, const unsigned char *chunk, Py_ssize
         }
         pos = (end - chunk) + 1;
     }
+    if (flush_forget(st) < 0) st->failed = 1;
 }
 
 static int state_init(ScanState *st) {
     memset(st, 0, sizeof *st);
+    st->forget_pending = -1;
     if (table_init(&st->keys) < 0 || table_init(&st->minutes) < 0) {
         table_free(&st->keys);
         table_free(&st->minutes);
@@ -1409,6 +1524,8 @@ static int state_init(ScanState *st) {
 static void state_free(ScanState *st) {
     free(st->starts);
     st->starts = NULL;
+    free(st->forgets);
+    st->forgets = NULL;
     table_free(&st->keys);
     table_free(&st->minutes);
 }
@@ -1416,7 +1533,9 @@ static void state_free(ScanState *st) {
 /* Adds a later part's state to an earlier one's: its lines come after the earlier part's. */
 static int state_merge(ScanState *into, const ScanState *from) {
     for (size_t i = 0; i < from->n_starts; i++)
-        if (push_start(into, from->starts[i]) < 0) return -1;
+        if (push_offset(&into->starts, &into->n_starts, &into->cap_starts, from->starts[i]) < 0) return -1;
+    for (size_t i = 0; i < from->n_forgets; i++)
+        if (push_offset(&into->forgets, &into->n_forgets, &into->cap_forgets, from->forgets[i]) < 0) return -1;
     for (size_t k = 0; k < from->keys.used; k++) {
         const Slot *slot = &from->keys.slots[from->keys.order[k]];
         int is_new;
@@ -1510,10 +1629,10 @@ static PyObject *field_object(const unsigned char *key, size_t *i) {
 }
 
 static PyObject *Scanner_scan(Scanner *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"chunk", "by_minute", NULL};
+    static char *names[] = {"chunk", "by_minute", "forgets", NULL};
     Py_buffer view;
-    int by_minute = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|p", names, &view, &by_minute)) return NULL;
+    int by_minute = 0, with_forgets = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|pp", names, &view, &by_minute, &with_forgets)) return NULL;
     ScanState st;
     if (state_init(&st) < 0) {
         PyBuffer_Release(&view);
@@ -1533,7 +1652,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args, PyObject *kwds) {
     }
     PyBuffer_Release(&view);
 
-    PyObject *result = NULL, *starts = NULL, *keys = NULL, *minutes = NULL;
+    PyObject *result = NULL, *starts = NULL, *keys = NULL, *minutes = NULL, *forgets = NULL;
     if (st.failed) { PyErr_NoMemory(); goto done; }
     starts = PyList_New((Py_ssize_t)st.n_starts);
     if (!starts) goto done;
@@ -1547,8 +1666,9 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args, PyObject *kwds) {
     for (size_t k = 0; k < st.keys.used; k++) {
         Slot *slot = &st.keys.slots[st.keys.order[k]];
         const unsigned char *key = (const unsigned char *)st.keys.arena + slot->key;
-        size_t i = 1;
+        size_t i = 2;
         PyObject *outcome = PyTuple_GET_ITEM(self->outcomes, key[0]);
+        PyObject *mta = PyTuple_GET_ITEM(self->mtas, key[1]);
         PyObject *code = field_object(key, &i);
         PyObject *reply = code ? field_object(key, &i) : NULL;
         PyObject *remote = reply ? field_object(key, &i) : NULL;
@@ -1557,10 +1677,10 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args, PyObject *kwds) {
         if (st.by_minute) {
             PyObject *minute = field_object(key, &i);
             if (!minute) { Py_DECREF(code); Py_DECREF(reply); Py_DECREF(remote); goto done; }
-            entry = Py_BuildValue("(n(OONNN)nN)", (Py_ssize_t)slot->b, self->mta, outcome,
+            entry = Py_BuildValue("(n(OONNN)nN)", (Py_ssize_t)slot->b, mta, outcome,
                                   code, reply, remote, (Py_ssize_t)slot->a, minute);
         } else {
-            entry = Py_BuildValue("(n(OONNN)n)", (Py_ssize_t)slot->b, self->mta, outcome,
+            entry = Py_BuildValue("(n(OONNN)n)", (Py_ssize_t)slot->b, mta, outcome,
                                   code, reply, remote, (Py_ssize_t)slot->a);
         }
         if (!entry) goto done;
@@ -1581,21 +1701,34 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args, PyObject *kwds) {
         Py_XDECREF(shifted); Py_XDECREF(bits);
         if (failed) goto done;
     }
-    result = Py_BuildValue("(OOOnnn)", starts, keys, minutes, st.lines, st.matched, st.unparsed);
+    if (with_forgets) {
+        forgets = PyList_New((Py_ssize_t)st.n_forgets);
+        if (!forgets) goto done;
+        for (size_t i = 0; i < st.n_forgets; i++) {
+            PyObject *n = PyLong_FromSsize_t(st.forgets[i]);
+            if (!n) goto done;
+            PyList_SET_ITEM(forgets, i, n);
+        }
+        result = Py_BuildValue("(OOOnnnO)", starts, keys, minutes, st.lines, st.matched, st.unparsed, forgets);
+    } else {
+        result = Py_BuildValue("(OOOnnn)", starts, keys, minutes, st.lines, st.matched, st.unparsed);
+    }
 done:
-    Py_XDECREF(starts); Py_XDECREF(keys); Py_XDECREF(minutes);
+    Py_XDECREF(starts); Py_XDECREF(keys); Py_XDECREF(minutes); Py_XDECREF(forgets);
     state_free(&st);
     return result;
 }
 
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))Scanner_scan, METH_VARARGS | METH_KEYWORDS,
-     "scan(chunk, by_minute=False) -> (starts, keys, minutes, lines, matched, unparsed)\n\n"
+     "scan(chunk, by_minute=False, forgets=False) -> (starts, keys, minutes, lines, matched, unparsed[, forgets])\n\n"
      "starts: offsets of the lines left to the Python parser (they hold a prefilter pattern);\n"
      "keys: [(offset of the first line, (mta, outcome, code, reply, remote), count)] of the\n"
      "lines read here, in the order they first appear (by_minute: the keys are per minute of\n"
      "the lines' stamps too, and each entry ends with that minute's text); minutes: stamp text without its\n"
-     "seconds -> bits of the seconds seen; lines: in the chunk; matched, unparsed: lines read here."},
+     "seconds -> bits of the seconds seen; lines: in the chunk; matched, unparsed: lines read here;\n"
+     "forgets (when asked): offsets of Exim lines read here through syslog, one before each run of\n"
+     "starts after such lines and one after the last: where exim.py's memory must be dropped."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -576,3 +576,170 @@ def test_the_daemon_counts_postfix_words_of_one_outcome(tmp_path: Path, exporter
     samples = exp.wait_for_metrics(lambda s: total(s, "ndr_exporter_lines_total") == 5)
     assert total(samples, "ndr_status_codes_total", mta="postfix", outcome="deferred", code="4.4.1") == 3
     assert total(samples, "ndr_status_codes_total", mta="postfix", outcome="verify_failed", code="5.1.1") == 2
+
+
+# --- Exim through syslog ----------------------------------------------------------------------
+# The syslog parser's scanner reads Exim's delivery lines (=> -> >> ** ==) in a plain RFC 3164
+# line as exim.parse_message would; every other Exim line goes to Python. exim.py remembers the
+# last rejection (syslog_duplication writes each twice), and a delivery between two equal
+# rejections makes the second count: so the scanner tells the parser where it read Exim lines
+# (forgets), and the memory is dropped there. Parsers are compared over a stream of chunks,
+# since that memory lasts from one chunk to the next.
+
+from exporter.parsers import syslog  # noqa: E402
+from exporter.parsers.syslog import SyslogParser  # noqa: E402
+
+NOW = 1764400000.0   # 2025-11-28: the year of the RFC 3164 stamps below
+ENVELOPE = "Nov 28 00:00:01 mail01 exim[1234]: "
+
+
+def syslog_line(body: str, envelope: str = ENVELOPE) -> str:
+    return envelope + body
+
+
+def assert_same_stream(chunks: list[bytes], what: object = None) -> int:
+    """A stream of chunks through one counting and one reference syslog parser: the same counts
+    chunk after chunk. Returns the lines the scanner read itself."""
+    counting, reference = SyslogParser(lambda: NOW), SyslogParser(lambda: NOW)
+    decided = 0
+    for chunk in chunks:
+        got = ordered(counting.count(chunk))
+        want = ordered(tally(reference.parse(chunk)))
+        assert got == want, (what if what is not None else chunk)
+        if counting.scanner is not None:
+            decided += sum(counting.scanner.scan(chunk)[4:6])
+    return decided
+
+
+# One counting and one reference syslog parser per bucket, shared by the line-by-line tests:
+# both see the same lines in the same order, so exim.py's memory is the same in each.
+_SYSLOG_PAIRS = {None: (SyslogParser(lambda: NOW), SyslogParser(lambda: NOW)),
+                 utc_hour: (SyslogParser(lambda: NOW), SyslogParser(lambda: NOW))}
+_SYSLOG_SCANNER = _SYSLOG_PAIRS[None][0].scanner
+
+
+def assert_same_syslog(chunk: bytes, what: object = None) -> None:
+    """One chunk through the shared syslog parsers, without buckets and by UTC hour."""
+    for bucket, (counting, reference) in _SYSLOG_PAIRS.items():
+        got = ordered(counting.count(chunk, bucket))
+        want = ordered(tally(reference.parse(chunk), bucket))
+        assert got == want, (what if what is not None else chunk, bucket)
+
+
+SYSLOG_DELIVERY = delivered_line("2025-11-28 00:00:01", "", "1abcDE-000123-AB", "=>", "user@example.net",
+                                 "H=mx.example.net [192.0.2.1]", 'C="250 2.0.0 OK"')[20:]
+SYSLOG_FAILURE = failed_line("2025-11-28 00:00:01", "", "1abcDE-000123-AB", "**", "user@example.net", "",
+                             "H=mx.example.net [192.0.2.1]", "SMTP error from remote mail server after RCPT "
+                             "TO:<user@example.net>: 550 5.1.1 No")[20:]
+SYSLOG_REJECT = rejected_line("2025-11-28 00:00:01", "", "", "H=client.example.org [198.51.100.7]",
+                              "F=<a@example.org> ", "", "RCPT <b@example.net>", ": 550 5.7.1 relay not permitted")[20:]
+
+
+def test_exim_delivery_lines_through_syslog_are_read_in_c() -> None:
+    if SCANNER is None:
+        pytest.skip("exporter._fastscan is not built")
+    chunk = ("\n".join(syslog_line(body) for body in (SYSLOG_DELIVERY, SYSLOG_FAILURE, SYSLOG_REJECT)) + "\n").encode()
+    starts, keys, _minutes, lines, matched, unparsed, forgets = SyslogParser(lambda: NOW).scanner.scan(
+        chunk, forgets=True)
+    assert (lines, matched, unparsed) == (3, 2, 0)
+    assert starts == [chunk.index(b"\n", chunk.index(b"\n") + 1) + 1]   # the rejection: Python's
+    assert forgets == [chunk.index(b"\n") + 1]   # the failure read in C, before the rejection
+    assert [key for _first, key, _n in keys] == [("exim", "delivered", "2.0.0", "250", "mx.example.net"),
+                                                 ("exim", "bounced", "5.1.1", "550", "mx.example.net")]
+
+
+def test_a_delivery_read_in_c_between_two_equal_rejections_makes_the_second_count() -> None:
+    """Reject, delivery, the same reject in the same second: not a syslog_duplication copy,
+    so two rejections; reject, reject: one (the copy). Also when the chunk ends between them."""
+    reject, delivery = syslog_line(SYSLOG_REJECT), syslog_line(SYSLOG_DELIVERY)
+    for lines, rejected in (([reject, delivery, reject], 2), ([reject, reject], 1), ([reject, reject, delivery], 1),
+                            ([reject, delivery, delivery, reject, reject], 2)):
+        data = ("\n".join(lines) + "\n").encode()
+        got = SyslogParser(lambda: NOW).count(data)
+        assert sum(n[None] for fields, n in got.tally.items() if fields.outcome == "rejected") == rejected, lines
+        assert_same_stream([data], lines)
+        assert_same_stream(data.splitlines(keepends=True), lines)   # a line a chunk: the memory crosses chunks
+        counting = SyslogParser(lambda: NOW)
+        assert sum(n[None] for chunk in data.splitlines(keepends=True)
+                   for fields, n in counting.count(chunk).tally.items() if fields.outcome == "rejected") == rejected
+
+
+def test_threads_give_the_same_forgets() -> None:
+    if SCANNER is None:
+        pytest.skip("exporter._fastscan is not built")
+    from exporter import _fastscan  # type: ignore[attr-defined]
+
+    parser = SyslogParser(lambda: NOW)
+    lines = [syslog_line(body) for body in (SYSLOG_DELIVERY, SYSLOG_REJECT, SYSLOG_FAILURE, SYSLOG_REJECT,
+                                            SYSLOG_REJECT)] * 3000
+    data = ("\n".join(lines) + "\n").encode()
+    args = (syslog.candidate_patterns(syslog.load_message_parsers()), list(parser._programs),
+            syslog.postfix.STATUS_OUTCOMES, "rejected", "postfix")
+    kwargs = dict(exim_programs=["exim", "exim4"], exim_outcomes=syslog.exim_outcomes(), exim_mta="exim")
+    one = _fastscan.Scanner(*args, threads=1, **kwargs).scan(data, forgets=True)
+    for threads in (2, 3, 4):
+        assert _fastscan.Scanner(*args, threads=threads, **kwargs).scan(data, forgets=True) == one
+    assert len(one[6]) == 2 * 3000 and one[4] == 2 * 3000
+    assert_same_stream(line_chunks(data, 1 << 16))
+
+
+
+@needs_scanner
+@pytest.mark.parametrize("base", [SYSLOG_DELIVERY, SYSLOG_FAILURE])
+def test_each_one_byte_edit_of_an_exim_syslog_line_gives_the_same_result(base: str) -> None:
+    decided = 0
+    lines = edits_of(syslog_line(base))
+    for line in lines:
+        chunk = (line + "\n").encode("utf-8", "surrogateescape")
+        assert_same_syslog(chunk, line)
+        decided += _SYSLOG_SCANNER.scan(chunk)[4]
+    assert decided > len(lines) // 3
+
+
+@needs_scanner
+def test_each_odd_field_of_exim_lines_through_syslog_gives_the_same_result() -> None:
+    bodies = []
+    for build, specs in ((delivered_line, DELIVERED_SPECS), (failed_line, FAILED_SPECS),
+                         (rejected_line, REJECTED_SPECS)):
+        for line in one_odd_field(build, *specs):
+            bodies.append(line.split(" ", 2)[2] if line[:4].isdigit() else line)
+    bodies += [" [12] " + SYSLOG_DELIVERY, "[1\\2] " + SYSLOG_REJECT, "[2\\2] " + SYSLOG_REJECT,
+               "2025-11-28 00:00:01 " + SYSLOG_DELIVERY, "2025-11-28 00:00:01 [12] " + SYSLOG_FAILURE,
+               "1234-" + SYSLOG_DELIVERY, "[12] " + SYSLOG_DELIVERY]
+    envelopes = [ENVELOPE, "Nov  8 00:00:01 mail01 exim4[1]: ", "Nov 28 00:00:01 mail01 exim: ",
+                 "Nov 28 00:00:01 mail01 eximx[1]: ", "Nov 28 00:00:01 exim[1]: ", "Nov 28 00:00:01 mail01 exim[1]:"]
+    decided = 0
+    for envelope in envelopes:
+        for body in bodies:
+            chunk = (envelope + body + "\n").encode("utf-8", "surrogateescape")
+            assert_same_syslog(chunk, envelope + body)
+            decided += _SYSLOG_SCANNER.scan(chunk)[4]
+    assert decided > len(bodies) // 2
+
+
+EXIM_SYSLOG_LINES = st.one_of(
+    st.sampled_from([syslog_line(SYSLOG_REJECT), syslog_line(SYSLOG_REJECT), syslog_line("[1\\2] " + SYSLOG_REJECT),
+                     syslog_line(SYSLOG_REJECT.replace("b@example", "c@example")),
+                     syslog_line(SYSLOG_DELIVERY), syslog_line(SYSLOG_FAILURE),
+                     syslog_line("1abcDE-000123-AB == a@x R=r T=t defer (-53): retry time not reached"),
+                     syslog_line("1abcDE-000123-AB <= a@x H=relay [1.2.3.4] P=esmtp S=12"),
+                     syslog_line(SYSLOG_DELIVERY.replace("=>", "=> \u00e9")),
+                     "Nov 28 00:00:02 mail01 exim[1234]: " + SYSLOG_REJECT,
+                     "Nov 28 00:00:01 mail01 postfix/smtp[1]: 3F2A: to=<a@x>, relay=mx[1.2.3.4]:25, delay=1, "
+                     "delays=1/2/3/4, dsn=2.0.0, status=sent (250 ok)"]),
+    SHAPES.map(lambda line: syslog_line(line.split(" ", 2)[2])),
+)
+
+
+@needs_scanner
+@settings(max_examples=300, deadline=None)
+@given(st.lists(EXIM_SYSLOG_LINES, min_size=1, max_size=30), st.lists(st.integers(min_value=0, max_value=30), max_size=4))
+def test_streams_of_exim_syslog_lines_give_the_same_counts(lines: list[str], cuts: list[int]) -> None:
+    """Rejections, their copies and other Exim lines, with deliveries read in C between them,
+    cut into chunks anywhere: chunk after chunk, the same counts."""
+    chunks, last = [], 0
+    for cut in sorted(set(min(cut, len(lines)) for cut in cuts)) + [len(lines)]:
+        if cut > last:
+            chunks.append(("\n".join(lines[last:cut]) + "\n").encode("utf-8", "surrogateescape"))
+            last = cut
+    assert_same_stream(chunks)

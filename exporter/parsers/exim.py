@@ -113,6 +113,9 @@ def make_parse_message() -> Callable[[str, str, float | None], MessageResult]:
 
     def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
         return _parse_message(message, timestamp, copies)
+    # The syslog parser's compiled scanner reads Exim's delivery lines itself; after such a
+    # line, as after any status line read here, the last rejection is no longer the line before.
+    parse_message.forget = copies.forget  # type: ignore[attr-defined]
     return parse_message
 
 
