@@ -1,6 +1,7 @@
 """Where the time goes: a profile of the hot path (parse a chunk, count its events).
 
     python bench/profile.py                      # 400,000 generated Postfix lines
+    python bench/profile.py --format exim        # 400,000 generated Exim mainlog lines
     python bench/profile.py --lines 1000000 --top 30
     python bench/profile.py --log /var/log/mail.log --format syslog
     python bench/profile.py --events             # the reference path (parse(), one event per line)
@@ -69,19 +70,31 @@ def report(stats: pstats.Stats, top: int) -> None:
         print(f"{own:8.3f} {own / total:6.1%} {cumulative:8.3f} {calls:10d}  {where}")
 
 
-# The stages of the hot path, as (label, file, function): their cumulative time under the profiler.
-STAGES = (
-    ("read the file in chunks", "logfiles.py", "read_chunks"),
-    ("count a chunk (all of the parser stage)", "syslog.py", "count"),
-    ("  reference path (parse: one event per line)", "syslog.py", "parse"),
-    ("  compiled scanner (prefilter and fast path in C)", "~", "<method 'scan' of 'exporter._fastscan.Scanner' objects>"),
-    ("  find candidate lines (prefilter passes)", "prefilter.py", "line_starts"),
-    ("  general path (decode, envelope, dispatch)", "syslog.py", "_line"),
-    ("count the chunk's tally (classify, add)", "metrics.py", "add"),
-)
+# The stages of the hot path per format, as (label, file, function): their cumulative time under the profiler.
+SCAN = ("~", "<method 'scan' of 'exporter._fastscan.Scanner' objects>")
+STAGES = {
+    "syslog": (
+        ("read the file in chunks", "logfiles.py", "read_chunks"),
+        ("count a chunk (all of the parser stage)", "syslog.py", "count"),
+        ("  reference path (parse: one event per line)", "syslog.py", "parse"),
+        ("  compiled scanner (prefilter and fast path in C)", *SCAN),
+        ("  find candidate lines (prefilter passes)", "prefilter.py", "line_starts"),
+        ("  general path (decode, envelope, dispatch)", "syslog.py", "_line"),
+        ("count the chunk's tally (classify, add)", "metrics.py", "add"),
+    ),
+    "exim": (
+        ("read the file in chunks", "logfiles.py", "read_chunks"),
+        ("count a chunk (all of the parser stage)", "exim_files.py", "count"),
+        ("  reference path (parse: one event per line)", "exim_files.py", "parse"),
+        ("  compiled scanner (grammar exim, in C)", *SCAN),
+        ("  lines handed back, read in Python", "exim_files.py", "_line"),
+        ("count the chunk's tally (classify, add)", "metrics.py", "add"),
+    ),
+}
+GENERATED = {"syslog": generate.postfix, "exim": generate.exim}   # what --lines generates for each format
 
 
-def stages(stats: pstats.Stats) -> None:
+def stages(stats: pstats.Stats, fmt: str) -> None:
     """Cumulative time of each stage of the hot path, and its share of the whole run."""
     found: dict[tuple[str, str], float] = {}
     whole = 0.0
@@ -91,7 +104,7 @@ def stages(stats: pstats.Stats) -> None:
         if key == ("profile.py", "run"):
             whole = cumulative
     print(f"{'cum s':>8} {'share':>6}  stage")
-    for label, filename, name in STAGES:
+    for label, filename, name in STAGES.get(fmt, STAGES["syslog"][:1] + STAGES["syslog"][-1:]):
         seconds = found.get((filename, name), 0.0)
         print(f"{seconds:8.3f} {seconds / whole if whole else 0:6.1%}  {label}")
     print()
@@ -99,9 +112,10 @@ def stages(stats: pstats.Stats) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lines", type=int, default=400_000, help="generated Postfix lines (default 400,000)")
-    parser.add_argument("--log", help="profile this file instead of a generated Postfix log")
-    parser.add_argument("--format", default="syslog", help="the log's format (default syslog)")
+    parser.add_argument("--lines", type=int, default=400_000, help="generated lines (default 400,000)")
+    parser.add_argument("--log", help="profile this file instead of a generated log")
+    parser.add_argument("--format", default="syslog",
+                        help="the log's format (default syslog); without --log, syslog (Postfix) and exim are generated")
     parser.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
     parser.add_argument("--events", action="store_true",
                         help="profile the one-shot commands' parser (one event per line), not the daemon's")
@@ -111,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         path = args.log
         lines = None
         if path is None:
-            path = os.path.join(work, "postfix.log")
+            if args.format not in GENERATED:
+                parser.error(f"--format {args.format}: give a --log (only {' and '.join(GENERATED)} are generated)")
+            path = os.path.join(work, f"{args.format}.log")
             with open(path, "w", encoding="utf-8", newline="") as out:
-                generate.postfix(out, args.lines)
+                GENERATED[args.format](out, args.lines)
             lines = args.lines
         start = time.perf_counter()
         cpu = time.process_time()
@@ -131,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         run(path, args.format, args.events)
         profiler.disable()
         stats = pstats.Stats(profiler)
-        stages(stats)
+        stages(stats, args.format)
         report(stats, args.top)
     return 0
 

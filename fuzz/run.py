@@ -4,7 +4,8 @@
     python3 fuzz/run.py --seconds 600 --asan         # the compiled scanner under AddressSanitizer
 
 Seeds: every tests/testdata/parsers/<dir>/X.log and the public corpus' logs, cut into chunks of
-a few lines, each prefixed by the byte that picks its format in fuzz/fuzz_parsers.py. With
+a few lines, each prefixed by the byte that picks its format in fuzz/fuzz_parsers.py (the corpus'
+Exim mainlogs, under exim/, both as exim and as syslog). With
 --asan the scanner (exporter/_fastscan.c) is built by clang with -fsanitize=address and libFuzzer's
 edge counters (fuzzer-no-link) into a copy of the package, and run with atheris' ASan runtime
 preloaded, so libFuzzer is guided by the C code's branches too and an out-of-bounds read stops the
@@ -40,13 +41,15 @@ def write_seeds(corpus: Path) -> int:
     corpus.mkdir(parents=True, exist_ok=True)
     logs = [(p.parent.name, p) for p in sorted((ROOT / "tests" / "testdata" / "parsers").glob("*/*.log"))]
     shared = ROOT.parent / "shared" / "eval" / "public-corpus"
-    logs += [("syslog", p) for p in sorted(shared.rglob("*")) if p.is_file() and p.suffix not in (".md", ".gz")]
+    public = [p for p in sorted(shared.rglob("*")) if p.is_file() and p.suffix not in (".md", ".gz")]
+    logs += [("syslog", p) for p in public]
+    logs += [("exim", p) for p in public if p.parent.name == "exim"]   # mainlogs: the exim grammar's seeds
     n = 0
     for directory, path in logs:
         lines = path.read_bytes().splitlines(keepends=True)
         prefix = bytes([_format_byte(directory, FORMATS)])
         for start in range(0, min(len(lines), 600), CHUNK_LINES):
-            (corpus / f"seed-{path.parent.name}-{path.stem}-{start}").write_bytes(
+            (corpus / f"seed-{directory}-{path.parent.name}-{path.stem}-{start}").write_bytes(
                 prefix + b"".join(lines[start:start + CHUNK_LINES]))
             n += 1
     return n
@@ -63,12 +66,18 @@ def build_asan_copy(dest: Path) -> dict[str, str]:
         shutil.rmtree(dest)
     shutil.copytree(ROOT / "exporter", dest / "exporter", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     target = dest / "exporter" / ("_fastscan" + sysconfig.get_config_var("EXT_SUFFIX"))
-    subprocess.run([clang, "-O1", "-g", "-fsanitize=address,fuzzer-no-link", "-shared-libasan", "-fno-omit-frame-pointer",
+    # No -shared-libasan: the module would then need libclang_rt.asan by name, which the loader
+    # does not find beside atheris' preloaded runtime; the import failed, the parsers took their
+    # Python paths and the scanner went unfuzzed. Left undefined, the ASan symbols bind to the
+    # runtime preloaded below.
+    subprocess.run([clang, "-O1", "-g", "-fsanitize=address,fuzzer-no-link", "-fno-omit-frame-pointer",
                     "-shared", "-fPIC", "-pthread", "-I", sysconfig.get_paths()["include"],
                     str(dest / "exporter" / "_fastscan.c"), "-o", str(target)], check=True)
     runtime = Path(atheris.path()) / "asan_with_fuzzer.so"
     return {"PYTHONPATH": str(dest), "LD_PRELOAD": str(runtime),
-            "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1"}
+            "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1",
+            "PYTHONMALLOC": "malloc",   # small chunks in malloc's blocks, not pymalloc's arenas: ASan sees past them
+            "NDR_FUZZ_SCANNERS": "syslog,exim"}   # fuzz_parsers.py stops when either runs without it
 
 
 def main() -> int:

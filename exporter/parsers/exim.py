@@ -101,7 +101,8 @@ _EXPIRY_WORDS = ("retry timeout exceeded", "retry time not reached for any host 
 # RFC 3463 "delivery time expired", given to every expiry (the Postfix and sendmail parsers
 # do the same), as Exim logs no code when it gives up.
 EXPIRED_CODE = "4.4.7"
-_OUTCOMES = {"**": BOUNCED, "==": DEFERRED, "=>": DELIVERED, "->": DELIVERED, ">>": DELIVERED}
+# Each delivery flag's outcome (the compiled scanner, exporter/_fastscan.c, reads them in this order too).
+FLAG_OUTCOMES = {"**": BOUNCED, "==": DEFERRED, "=>": DELIVERED, "->": DELIVERED, ">>": DELIVERED}
 
 
 def make_parse_message() -> Callable[[str, str, float | None], MessageResult]:
@@ -112,6 +113,9 @@ def make_parse_message() -> Callable[[str, str, float | None], MessageResult]:
 
     def parse_message(program: str, message: str, timestamp: float | None) -> MessageResult:
         return _parse_message(message, timestamp, copies)
+    # The syslog parser's compiled scanner reads Exim's delivery lines itself; after such a
+    # line, as after any status line read here, the last rejection is no longer the line before.
+    parse_message.forget = copies.forget  # type: ignore[attr-defined]
     return parse_message
 
 
@@ -188,7 +192,7 @@ def parse_body(text: str, pos: int, timestamp: float | None) -> MessageResult:
 
 
 def _delivery(text: str, pos: int, flag: str, queue_id: str, timestamp: float | None) -> MessageResult:
-    outcome = _OUTCOMES[flag]
+    outcome = FLAG_OUTCOMES[flag]
     reply = code = remote = None
     fields_end = len(text)
     if outcome == DELIVERED:

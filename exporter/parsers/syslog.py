@@ -9,8 +9,9 @@ name picks the message parser:
      piece is searched at memory speed); the lines they do not hit are counted ignored
      without any per-line Python work (DESIGN.md section 6);
   2. (count() only, when the compiled scanner is built) a hit line that is a Postfix delivery
-     record or reject in a plain RFC 3164 line is read and counted in C, exactly as step 3
-     would read it (exporter/_fastscan.c; tests/test_fastscan.py compares the two);
+     record or reject, or an Exim delivery line (=> -> >> ** ==), in a plain RFC 3164 line is
+     read and counted in C, exactly as step 3 would read it (exporter/_fastscan.c;
+     tests/test_fastscan.py compares the two);
   3. every other hit line is decoded (invalid UTF-8 is replaced, not refused: the fields that
      carry a status are ASCII, and one stray byte in a remote's reply text must not lose a
      bounce), its envelope split off (exporter/parsers/envelope.py), and its message handed to the
@@ -25,9 +26,11 @@ counted ignored. The unfinished parts wait in the parser instance between chunks
 
 parse() does steps 1 to 3 in Python, one event per status line: the reference. count()
 (what every consumer reads, base.py) lets the compiled scanner (exporter/_fastscan.c), when
-it is built, do steps 1 and 2 for the whole chunk in C: it reads the Postfix lines of step 2
-itself, adds their events up, and hands back only the other hit lines, which go on to step
-3 here. It decides no line differently, only faster (tests/test_fastscan.py).
+it is built, do steps 1 and 2 for the whole chunk in C: it reads the Postfix and Exim lines
+of step 2 itself, adds their events up, and hands back only the other hit lines, which go on
+to step 3 here. exim.py remembers the last rejection it read (its parse_message's forget()
+drops that memory); the scanner says where it read Exim lines, and the memory is dropped
+there, as reading them here would have done. It decides no line differently, only faster (tests/test_fastscan.py).
 NDR_EXPORTER_PURE_PYTHON=1 in the environment when a parser is made turns it off. Nothing is
 built at import: each SyslogParser loads the message parsers and makes its own scanner.
 """
@@ -43,7 +46,7 @@ from typing import Any, Callable, Hashable, Iterator
 
 from exporter.parsers import envelope
 from exporter.events import REJECTED, UNPARSED, MessageResult, StatusEvent
-from exporter.parsers import generic, postfix, registry
+from exporter.parsers import exim, generic, postfix, registry
 from exporter.parsers.base import Bucket, ChunkResult, Counted, LabelFields, Tally, bucket_of, tally
 from exporter.parsers.prefilter import CandidateFinder
 
@@ -110,10 +113,25 @@ def compiled_scanner(patterns: list[bytes], programs: dict[str, ParseMessage]) -
     except ImportError:
         return None
     try:
-        return _fastscan.Scanner(patterns, list(programs), postfix.STATUS_OUTCOMES, REJECTED, postfix.MTA)
+        return _fastscan.Scanner(patterns, list(programs), postfix.STATUS_OUTCOMES, REJECTED, postfix.MTA,
+                                 exim_programs=list(exim_forgets(programs)), exim_outcomes=exim_outcomes(),
+                                 exim_mta=exim.MTA)
     except ValueError as error:
         logging.getLogger("ndr_exporter.parsers").warning("compiled scanner not used: %s", error)
         return None
+
+
+def exim_forgets(programs: dict[str, ParseMessage]) -> dict[str, Callable[[], None]]:
+    """Exim's programs that this parser reads with exim.py, each with the way to drop that
+    parse_message's memory of the last rejection: the scanner reads their delivery lines in C."""
+    return {name: programs[name].forget for name in exim.PROGRAMS  # type: ignore[attr-defined]
+            if hasattr(programs.get(name), "forget")}
+
+
+def exim_outcomes() -> dict[str, str]:
+    """The outcome of each Exim delivery flag, and of an expiry, as the scanner takes them."""
+    from exporter.events import EXPIRED
+    return {**exim.FLAG_OUTCOMES, "expired": EXPIRED}
 
 
 _QMAIL_DELIVERY = re.compile(r"delivery \d+: ")
@@ -151,6 +169,7 @@ class SyslogParser:
         self._candidate = self._candidates.any   # the same test for one line at a time
         # This parser's own scanner: it tunes itself to the first large chunk it reads.
         self.scanner = compiled_scanner(candidate_patterns(modules), self._programs)
+        self._exim_forgets = list(exim_forgets(self._programs).values())
 
     def parse(self, chunk: bytes) -> ChunkResult:
         """Steps 1 to 3 in Python, one event per status line: the reference."""
@@ -179,7 +198,8 @@ class SyslogParser:
         the chunk after the scanner read lines of it (its parts must be read line by line), or
         when time buckets are asked for and a minute of the scanner's lines does not fall
         whole into one bucket (see _buckets_of); the caller then reads the chunk the Python way."""
-        starts, keys, minutes, lines, matched, unparsed = self.scanner.scan(chunk, by_minute=bucket is not None)
+        starts, keys, minutes, lines, matched, unparsed, forgets = self.scanner.scan(
+            chunk, by_minute=bucket is not None, forgets=True)
         starts = _with_docker_parts(chunk, starts)
         clock = envelope.YearClock(self._now())
         if bucket is None:
@@ -191,7 +211,7 @@ class SyslogParser:
             scanned = [(first, LabelFields._make(fields), buckets[minute], n) for first, fields, n, minute in keys]
         found: list[tuple[int, StatusEvent]] = []
         read_in_c = matched or unparsed
-        for start, result in self._results(chunk, starts, clock):
+        for start, result in self._results(chunk, starts, clock, forgets):
             if self._partial and read_in_c:
                 self._partial = {}
                 return None
@@ -200,6 +220,8 @@ class SyslogParser:
             elif result:
                 matched += 1
                 found.extend((start, event) for event in result)  # type: ignore[union-attr]
+        if forgets and forgets[-1] > (starts[-1] if starts else -1):
+            self._forget_exim()   # an Exim line read in C after every line read here
         newest: float | None = None
         for minute, seconds in minutes.items():
             latest = clock.latest(minute, seconds)
@@ -208,14 +230,20 @@ class SyslogParser:
         for _start, event in found:
             if event.timestamp is not None and (newest is None or event.timestamp > newest):
                 newest = event.timestamp
-        return Counted(_merge(scanned, found, bucket), newest, lines, matched, lines - matched - unparsed, unparsed)
+        return Counted(merge_scanned(scanned, found, bucket), newest, lines, matched, lines - matched - unparsed, unparsed)
 
-    def _results(self, chunk: bytes, starts: list[int], clock: envelope.YearClock
+    def _forget_exim(self) -> None:
+        for forget in self._exim_forgets:
+            forget()
+
+    def _results(self, chunk: bytes, starts: list[int], clock: envelope.YearClock, forgets: list[int] | None = None
                  ) -> Iterator[tuple[int, MessageResult]]:
         """(line start, result) of each candidate line at starts; while a CRI record is
-        unfinished, of every line instead, since any may continue it."""
+        unfinished, of every line instead, since any may continue it. forgets: offsets of Exim
+        lines the scanner read (exim.py's memory is dropped before the next line read here)."""
         size = len(chunk)
         next_start = 0
+        next_forget = 0
         pos = 0
         while pos < size:
             if self._partial:
@@ -231,6 +259,10 @@ class SyslogParser:
                     break
                 start = starts[next_start]
                 next_start += 1
+                if forgets and next_forget < len(forgets) and forgets[next_forget] < start:
+                    while next_forget < len(forgets) and forgets[next_forget] < start:
+                        next_forget += 1
+                    self._forget_exim()
                 end = chunk.find(b"\n", start)
                 if end < 0:
                     end = size
@@ -338,7 +370,7 @@ def _buckets_of(clock: envelope.YearClock, minutes: dict[str, int], bucket: Buck
     return buckets
 
 
-def _merge(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tuple[int, StatusEvent]],
+def merge_scanned(scanned: list[tuple[int, LabelFields, Hashable, int]], found: list[tuple[int, StatusEvent]],
            bucket: Bucket | None) -> Tally:
     """The scanner's counts (each with the offset of its first line) and the events read in
     Python (with their line's offset) as one tally, in the order each fields first appears."""
