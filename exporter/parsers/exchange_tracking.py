@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-from operator import itemgetter
 from typing import TYPE_CHECKING, Hashable
 
 from exporter.events import BOUNCED, DEFERRED, DELIVERED, EXPIRED, StatusEvent
@@ -72,6 +71,37 @@ _NEXT_STATUS_STRICT = re.compile(
 _NEXT_STATUS = re.compile(r";(?=\s*(?:[245][0-9]{2}(?![0-9])|[245]\.[0-9]|\[\{))")
 
 
+# One CSV field as the csv module reads it without doubt: quoted whole with no quote inside
+# (read without its quotes), or not starting with a quote and holding no comma (read as it is,
+# a quote inside included: the csv module takes it as a plain character there).
+_FIELD = rb'(?:"[^"]*"|(?!")[^,]*)'
+_PLAIN_FIELD = rb'(?!")[^,]*'
+
+
+def _head_pattern(keys: list[int], recipients: int, date_time: int) -> tuple[re.Pattern[bytes], int | tuple[int, ...], int, int]:
+    """The pattern that reads a line's fields up to the last of these columns (-1: absent), and
+    the numbers of its groups: the key fields' (as a tuple), the recipients' and the time's.
+    The recipients and the time must be plain; an absent column is an empty group at the end."""
+    wanted = [c for c in (*keys, recipients, date_time) if c >= 0]
+    head = max(wanted, default=0) + 1   # (no event-id column: the fast count is not used)
+    pieces = []
+    group_of: dict[int, int] = {}
+    for column in range(head):
+        if column in (recipients, date_time):
+            group_of[column] = len(group_of) + 1
+            pieces.append(b"(" + _PLAIN_FIELD + b")")
+        elif column in keys:
+            group_of[column] = len(group_of) + 1
+            pieces.append(b"(" + _FIELD + b")")
+        else:
+            pieces.append(_FIELD)
+    pattern = b",".join(pieces) + rb"(?:,|\Z)"
+    absent = len(group_of) + 1
+    pattern += b"()"
+    number = [group_of.get(c, absent) for c in (*keys, recipients, date_time)]
+    return re.compile(pattern), tuple(number[:len(keys)]), number[-2], number[-1]
+
+
 class _Layout:
     """The column positions the parser needs, from one `#Fields:` list."""
 
@@ -89,14 +119,13 @@ class _Layout:
         self.min_fields = max(self.event_id, self.status) + 1
         # From Exchange 2013 on, network-message-id is logged and SEND is an internal hop.
         self.send_is_final = "network-message-id" not in columns
-        # The fast count's view (_count_fast): the fields that make a line's labels, in
-        # _key's order, and the split that reaches all of them and the date-time.
-        self.key_columns = (self.event_id, self.source, self.server_hostname, self.server_ip,
-                            self.status)
-        self.head = max(self.event_id, self.source, self.server_hostname, self.server_ip,
-                        self.status, self.recipients, self.date_time) + 1
-        # Raw key fields (with the recipient count when not 1) -> _Labels, for this layout's lines.
-        self.labels: dict[tuple, _Labels | None] = {}
+        # The fast count's view (_count_fast): a pattern for the fields up to the last one it
+        # reads, and its groups for the label fields (in label_parts' order), recipients, time.
+        self.head, self.key_groups, self.recipients_group, self.date_time_group = _head_pattern(
+            [self.event_id, self.source, self.server_hostname, self.server_ip, self.status],
+            self.recipients, self.date_time)
+        # Raw label fields (with the recipient count when not 1) -> _Labels, for this layout's lines.
+        self.labels: dict[tuple, _Labels] = {}
         self.minutes: dict[bytes, int | None] = {}   # for _timestamp
 
 
@@ -118,7 +147,18 @@ class ExchangeTrackingParser(EventParser):
 
     def count(self, chunk: bytes, bucket: Bucket | None = None) -> Counted:
         """parse()'s events added up (base.py), by the fast count where it applies."""
-        if not self._fast or self._layout.event_id < 0 or b"#Fields:" in chunk or not _utf8(chunk):
+        if not self._fast or not _utf8(chunk):
+            return tally(self.parse(chunk), bucket)
+        last = chunk.rfind(b"#Fields:")
+        if last == -1:
+            return self._count_rest(chunk, bucket)
+        # The lines up to the last `#Fields:` line by parse(), then the rest in its layout.
+        cut = chunk.find(b"\n", last) + 1 or len(chunk)
+        return _joined(tally(self.parse(chunk[:cut]), bucket), self._count_rest(chunk[cut:], bucket))
+
+    def _count_rest(self, chunk: bytes, bucket: Bucket | None) -> Counted:
+        """count() of lines that hold no `#Fields:` line."""
+        if self._layout.event_id < 0:
             return tally(self.parse(chunk), bucket)
         return _count_fast(self, chunk, bucket)
 
@@ -197,30 +237,46 @@ def _statuses(status: str, count: int) -> list[str]:
 
 
 # --- the fast count -------------------------------------------------------------------------
-# count() gives what tally(parse()) gives, reading the chunk as bytes: the candidate lines are
-# found as parse() finds them, split at their first commas only as far as the fields the
-# labels and the time come from, and the labels of a line come from a cache keyed by those
-# raw fields (a log repeats few event id, source, server and status values); label_parts()
-# makes each entry, as it makes the reference's events. A line whose quoting could make the
-# csv module read those fields differently (a quote in any field before the split other than
-# a key field quoted whole, a CR, a field near the csv module's size limit) is handed to the
-# reference, and so is every chunk holding a `#Fields:` line or bytes that are not UTF-8.
-# tests/test_exchange_count.py compares the two.
+# count() gives what tally(parse()) gives, reading the chunk as bytes: it finds the candidate
+# lines as parse() finds them, reads each line's fields up to the last one it needs with the
+# layout's head pattern (a field quoted whole with no quote inside, or plain: the two shapes the
+# csv module reads without doubt), and takes the line's label fields from a cache keyed by the
+# raw fields they come from (a log repeats few event ids, sources, servers and statuses), made by
+# label_parts() as parse() makes its events. Without a time bucket only the newest time is read
+# (_newest). A line the pattern does not read (another quoting, a quoted recipient list or time, a
+# CR inside, fewer fields), or longer than the csv module's field limit, goes to parse()'s own
+# line reader, as does every chunk that is not UTF-8; the lines up to a `#Fields:` line go to
+# parse() itself. tests/test_exchange_count.py compares the two.
 
 _CANDIDATE_BYTES = re.compile(_CANDIDATE.pattern.encode())
 _UNSEEN = object()
+# Bytes searched for as ints: bytes.find and friends read an int without trying it as an index first.
+_NL, _CR, _QUOTE, _SEMICOLON = 0x0A, 0x0D, 0x22, 0x3B
 # The minute of Exchange's date-time ("2019-03-14T08:15"), hour and minute in range.
 _MINUTE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+# Date-time fields of Exchange's shape one after the other, each read as one time by _timestamp.
+_STAMPS = re.compile(rb"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z)*")
 
 
 class _Labels:
-    """The events one line gives, as label fields, and how many quotes its key fields hold."""
+    """The label fields of the events one line gives (a line gives one per recipient)."""
 
-    __slots__ = ("fields", "quotes")
+    __slots__ = ("fields",)
 
-    def __init__(self, fields: tuple[LabelFields, ...], quotes: int) -> None:
+    def __init__(self, fields: tuple[LabelFields, ...]) -> None:
         self.fields = fields
-        self.quotes = quotes
+
+
+def _joined(first: Counted, then: Counted) -> Counted:
+    """Two counts of consecutive lines as one (the tally in the order each first appears)."""
+    counts: Tally = {fields: dict(buckets) for fields, buckets in first.tally.items()}
+    for fields, buckets in then.tally.items():
+        into = counts.setdefault(fields, {})
+        for key, n in buckets.items():
+            into[key] = into.get(key, 0) + n
+    stamps = [stamp for stamp in (first.newest, then.newest) if stamp is not None]
+    return Counted(counts, max(stamps, default=None), first.lines + then.lines, first.matched + then.matched,
+                   first.ignored + then.ignored, first.unparsed + then.unparsed)
 
 
 def _utf8(chunk: bytes) -> bool:
@@ -233,33 +289,19 @@ def _utf8(chunk: bytes) -> bool:
     return True
 
 
-def _unquote(raw: bytes) -> tuple[str, int] | None:
-    """A field as the csv module reads it, and its quotes: plain, or quoted whole with no
-    quote inside; None for any other quoting."""
-    if b'"' not in raw:
-        return raw.decode("utf-8"), 0
-    if len(raw) >= 2 and raw[0] == raw[-1] == 0x22 and raw.count(b'"') == 2:
-        return raw[1:-1].decode("utf-8"), 2
-    return None
+def _unquote(raw: bytes) -> str:
+    """A field as the csv module reads it, when _FIELD matched it."""
+    return (raw[1:-1] if raw[:1] == b'"' else raw).decode("utf-8")
 
 
-def _labels(layout: _Layout, key: tuple) -> _Labels | None:
-    """The cache entry for a line's raw key fields (with the recipient count when it is not 1):
-    None when their quoting needs the reference."""
+def _labels(layout: _Layout, key: tuple) -> _Labels:
+    """The cache entry for a line's raw label fields (with the recipient count when it is not 1)."""
     count = 1
     if isinstance(key[1], int):
         key, count = key
-    texts = []
-    quotes = 0
-    for raw in key:
-        read = _unquote(raw)
-        if read is None:
-            return None
-        texts.append(read[0])
-        quotes += read[1]
-    event_id, source, server_hostname, server_ip, status = texts
+    event_id, source, server_hostname, server_ip, status = map(_unquote, key)
     found = label_parts(layout, event_id, source, server_hostname, server_ip, count, status)
-    return _Labels(tuple(LabelFields(MTA, *parts) for parts in found), quotes)
+    return _Labels(tuple(LabelFields(MTA, *parts) for parts in found))
 
 
 def _minute(raw: bytes, minutes: dict[bytes, int | None]) -> int | None:
@@ -271,84 +313,88 @@ def _minute(raw: bytes, minutes: dict[bytes, int | None]) -> int | None:
     return base
 
 
+def _timestamp(raw: bytes, minutes: dict[bytes, int | None]) -> float | None:
+    """iso_utc_seconds() of a date-time field: Exchange's own shape ("2019-03-14T08:15:02.193Z")
+    from a cache of its minutes, any other by iso_utc_seconds itself."""
+    if len(raw) == 24 and raw[16] == 0x3A and raw[19] == 0x2E and raw[23] == 0x5A:
+        base = minutes.get(raw[:16], _UNSEEN)
+        if base is _UNSEEN:
+            base = _minute(raw[:16], minutes)
+        second, milli = raw[17:19], raw[20:23]
+        if base is not None and second.isdigit() and second < b"60" and milli.isdigit():
+            # What datetime.timestamp() computes: whole microseconds over 10**6.
+            return (base + int(second) * 1_000_000 + int(milli) * 1000) / 1_000_000   # type: ignore[operator]
+    return iso_utc_seconds(raw.decode("utf-8"))
+
+
+def _newest(stamps: list[bytes], minutes: dict[bytes, int | None]) -> float | None:
+    """The latest time among these date-time fields (None when none has a time).
+
+    When every one has Exchange's shape, digits where the digits go, their order as bytes is
+    their order in time, so the greatest alone is read (unless it names no real day)."""
+    if set(map(len, stamps)) == {24} and _STAMPS.fullmatch(b"".join(stamps)):
+        latest = _timestamp(max(stamps), minutes)
+        if latest is not None:
+            return latest
+    times = [t for t in map(lambda raw: _timestamp(raw, minutes), set(stamps)) if t is not None]
+    return max(times, default=None)
+
+
 def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | None) -> Counted:
-    """count() for a UTF-8 chunk without a `#Fields:` line (see above)."""
+    """count() for UTF-8 lines without a `#Fields:` line (see above)."""
     layout = parser._layout
     cache = layout.labels
     if len(cache) > 50_000:
         cache.clear()
-    key_of = itemgetter(*layout.key_columns)
-    recipients, date_time, head, min_fields = layout.recipients, layout.date_time, layout.head, layout.min_fields
-    padding = [b""] * (head + 1)
+    read_head = layout.head.match
+    key_groups, recipients, date_time = layout.key_groups, layout.recipients_group, layout.date_time_group
     limit = csv.field_size_limit()
     minutes = layout.minutes
-    # (labels, bucket) -> lines, in the order each first appears; the tally is made from it.
+    # _Labels (or _Labels and bucket) -> lines, in the order each first appears: the tally's order.
     seen: dict[Hashable, int] = {}
     by_event: dict[LabelFields, _Labels] = {}
     matched = unparsed = 0
     newest: float | None = None
+    stamps: list[bytes] = []   # the date-time fields of the lines counted without a bucket
     search = _CANDIDATE_BYTES.search
     find, rfind = chunk.find, chunk.rfind
     found = search(chunk)
     while found is not None:
-        start = rfind(b"\n", 0, found.start()) + 1
-        end = find(b"\n", found.end())
+        start = rfind(_NL, 0, found.start()) + 1
+        end = find(_NL, found.end())
         if end == -1:
             end = len(chunk)
         found = search(chunk, end)
         line = chunk[start:end].rstrip(b"\r")
-        quotes = line.count(b'"')
-        if quotes & 1:
+        if _QUOTE in line and line.count(_QUOTE) & 1:
             unparsed += 1   # the reference's first test: a quote cut short
             continue
-        if b"\r" not in line and len(line) < limit:
-            parts = line.split(b",", head)
-            fields = len(parts)
-            if fields >= min_fields:
-                in_head = quotes
-                if quotes and fields > head:
-                    in_head = line.count(b'"', 0, len(line) - len(parts[head]) - 1)
-                if fields <= head:
-                    parts += padding[fields:]
-                parts.append(b"")   # what a column the layout lacks (-1) reads
-                key = key_of(parts)
-                rcpt = parts[recipients]
-                if b";" in rcpt:
-                    key = (key, recipient_count(rcpt.decode("utf-8")))
-                entry = cache.get(key, _UNSEEN)
-                if entry is _UNSEEN:
-                    entry = cache[key] = _labels(layout, key)
-                # Quotes in another field before the split, or key fields quoted otherwise
-                # than whole: the reference reads the line.
-                if entry is not None and entry.quotes == in_head:
-                    if not entry.fields:
-                        continue
-                    matched += 1
-                    raw = parts[date_time]
-                    stamp = None
-                    if len(raw) == 24 and raw[16] == 0x3A and raw[19] == 0x2E and raw[23] == 0x5A:
-                        base = minutes.get(raw[:16], _UNSEEN)
-                        if base is _UNSEEN:
-                            base = _minute(raw[:16], minutes)
-                        second, milli = raw[17:19], raw[20:23]
-                        if base is not None and second.isdigit() and second < b"60" and milli.isdigit():
-                            # What datetime.timestamp() computes: whole microseconds over 10**6.
-                            stamp = (base + int(second) * 1_000_000 + int(milli) * 1000) / 1_000_000
-                        else:
-                            stamp = iso_utc_seconds(raw.decode("utf-8"))
-                    else:
-                        stamp = iso_utc_seconds(raw.decode("utf-8"))
-                    if stamp is None:
-                        where = entry
-                    else:
-                        if newest is None or stamp > newest:
-                            newest = stamp
-                        where = entry if bucket is None else (entry, bucket(stamp))
-                    seen[where] = seen.get(where, 0) + 1
-                    continue
-            elif not quotes:
-                unparsed += 1   # too few fields, as the csv module would read them too
+        # A CR inside the line, or a field that may pass the csv module's limit: the reference.
+        fields = read_head(line) if _CR not in line and len(line) < limit else None
+        if fields is not None:
+            key = fields.group(*key_groups)
+            rcpt = fields.group(recipients)
+            if _SEMICOLON in rcpt:
+                key = (key, recipient_count(rcpt.decode("utf-8")))
+            entry = cache.get(key, _UNSEEN)
+            if entry is _UNSEEN:
+                entry = cache[key] = _labels(layout, key)
+            if not entry.fields:
                 continue
+            matched += 1
+            if bucket is None:
+                stamps.append(fields.group(date_time))   # only the newest is needed: _newest()
+                where: Hashable = entry
+            else:
+                stamp = _timestamp(fields.group(date_time), minutes)
+                if stamp is None:
+                    where = entry
+                else:
+                    if newest is None or stamp > newest:
+                        newest = stamp
+                    where = (entry, bucket(stamp))
+            seen[where] = seen.get(where, 0) + 1
+            continue
         events = parser._read_line(line.decode("utf-8"), True)
         if events is None:
             unparsed += 1
@@ -356,10 +402,10 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
         if events:
             matched += 1
         for event in events:
-            fields = LabelFields.of(event)
-            labels = by_event.get(fields)
+            label_fields = LabelFields.of(event)
+            labels = by_event.get(label_fields)
             if labels is None:
-                labels = by_event[fields] = _Labels((fields,), 0)
+                labels = by_event[label_fields] = _Labels((label_fields,))
             stamp = event.timestamp
             if stamp is not None and (newest is None or stamp > newest):
                 newest = stamp
@@ -367,10 +413,14 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
             seen[where] = seen.get(where, 0) + 1
     counts: Tally = {}
     for where, lines in seen.items():
-        labels, key = (where, None) if isinstance(where, _Labels) else where
-        for fields in labels.fields:
-            into = counts.setdefault(fields, {})
+        labels, key = (where, None) if isinstance(where, _Labels) else where  # type: ignore[misc]
+        for label_fields in labels.fields:
+            into = counts.setdefault(label_fields, {})
             into[key] = into.get(key, 0) + lines
+    if stamps:
+        latest = _newest(stamps, minutes)
+        if latest is not None and (newest is None or latest > newest):
+            newest = latest
     total = count_lines(chunk)
     return Counted(counts, newest, total, matched, total - matched - unparsed, unparsed)
 
