@@ -269,7 +269,8 @@ def test_a_fields_line_changes_the_layout_mid_file() -> None:
     `#Fields:` line that names no event-id: cut at every size, each chunk's layout is the one its
     lines follow."""
     no_event = b"#Fields: date-time,recipient-status\r\n"
-    data = (b"\xef\xbb\xbf#Software: Microsoft Exchange Server\r\n" + HEADER_2013 + b"".join(r + b"\r\n" for r in ROWS_2013)
+    data = (b"\xef\xbb\xbf#Software: Microsoft Exchange Server\r\n" + HEADER_2013
+            + b"".join(r + b"\r\n" for r in ROWS_2013)
             + HEADER_2010 + (ROW_2010 + b"\r\n") * 3 + b"\xef\xbb\xbf" + HEADER_2013 + ROWS_2013[6] + b"\r\n"
             + ROWS_2013[0] + b"\r\n" + no_event + ROWS_2013[1] + b"\r\n" + HEADER_2010 + ROW_2010 + b"\r\n")
     for size in (64, 300, 700, 1500, len(data)):

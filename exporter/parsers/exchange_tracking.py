@@ -71,37 +71,6 @@ _NEXT_STATUS_STRICT = re.compile(
 _NEXT_STATUS = re.compile(r";(?=\s*(?:[245][0-9]{2}(?![0-9])|[245]\.[0-9]|\[\{))")
 
 
-# One CSV field as the csv module reads it without doubt: quoted whole with no quote inside
-# (read without its quotes), or not starting with a quote and holding no comma (read as it is,
-# a quote inside included: the csv module takes it as a plain character there).
-_FIELD = rb'(?:"[^"]*"|(?!")[^,]*)'
-_PLAIN_FIELD = rb'(?!")[^,]*'
-
-
-def _head_pattern(keys: list[int], recipients: int, date_time: int) -> tuple[re.Pattern[bytes], int | tuple[int, ...], int, int]:
-    """The pattern that reads a line's fields up to the last of these columns (-1: absent), and
-    the numbers of its groups: the key fields' (as a tuple), the recipients' and the time's.
-    The recipients and the time must be plain; an absent column is an empty group at the end."""
-    wanted = [c for c in (*keys, recipients, date_time) if c >= 0]
-    head = max(wanted, default=0) + 1   # (no event-id column: the fast count is not used)
-    pieces = []
-    group_of: dict[int, int] = {}
-    for column in range(head):
-        if column in (recipients, date_time):
-            group_of[column] = len(group_of) + 1
-            pieces.append(b"(" + _PLAIN_FIELD + b")")
-        elif column in keys:
-            group_of[column] = len(group_of) + 1
-            pieces.append(b"(" + _FIELD + b")")
-        else:
-            pieces.append(_FIELD)
-    pattern = b",".join(pieces) + rb"(?:,|\Z)"
-    absent = len(group_of) + 1
-    pattern += b"()"
-    number = [group_of.get(c, absent) for c in (*keys, recipients, date_time)]
-    return re.compile(pattern), tuple(number[:len(keys)]), number[-2], number[-1]
-
-
 class _Layout:
     """The column positions the parser needs, from one `#Fields:` list."""
 
@@ -149,9 +118,9 @@ class ExchangeTrackingParser(EventParser):
         """parse()'s events added up (base.py), by the fast count where it applies."""
         if not self._fast or not _utf8(chunk):
             return tally(self.parse(chunk), bucket)
-        last = chunk.rfind(b"#Fields:")
-        if last == -1:
+        if chunk.find(b"#Fields:") == -1:
             return self._count_rest(chunk, bucket)
+        last = chunk.rfind(b"#Fields:")
         # The lines up to the last `#Fields:` line by parse(), then the rest in its layout.
         cut = chunk.find(b"\n", last) + 1 or len(chunk)
         return _joined(tally(self.parse(chunk[:cut]), bucket), self._count_rest(chunk[cut:], bucket))
@@ -235,7 +204,6 @@ def _statuses(status: str, count: int) -> list[str]:
     return [status] * count
 
 
-
 # --- the fast count -------------------------------------------------------------------------
 # count() gives what tally(parse()) gives, reading the chunk as bytes: it finds the candidate
 # lines as parse() finds them, reads each line's fields up to the last one it needs with the
@@ -250,12 +218,42 @@ def _statuses(status: str, count: int) -> list[str]:
 
 _CANDIDATE_BYTES = re.compile(_CANDIDATE.pattern.encode())
 _UNSEEN = object()
-# Bytes searched for as ints: bytes.find and friends read an int without trying it as an index first.
-_NL, _CR, _QUOTE, _SEMICOLON = 0x0A, 0x0D, 0x22, 0x3B
+# Bytes looked for with `in` as ints: `in` tries its operand as an int first, and for a bytes
+# operand makes and clears a TypeError (CPython 3.11) each time. (find and count take bytes.)
+_CR, _QUOTE, _SEMICOLON = 0x0D, 0x22, 0x3B
 # The minute of Exchange's date-time ("2019-03-14T08:15"), hour and minute in range.
 _MINUTE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 # Date-time fields of Exchange's shape one after the other, each read as one time by _timestamp.
 _STAMPS = re.compile(rb"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z)*")
+# One CSV field as the csv module reads it without doubt: quoted whole with no quote inside
+# (read without its quotes), or not starting with a quote and holding no comma (read as it is,
+# a quote inside included: the csv module takes it as a plain character there).
+_FIELD = rb'(?:"[^"]*"|(?!")[^,]*)'
+_PLAIN_FIELD = rb'(?!")[^,]*'
+
+
+def _head_pattern(keys: list[int], recipients: int,
+                  date_time: int) -> tuple[re.Pattern[bytes], tuple[int, ...], int, int]:
+    """The pattern that reads a line's fields up to the last of these columns (-1: absent), and
+    the numbers of its groups: the key fields' (as a tuple), the recipients' and the time's.
+    The recipients and the time must be plain; an absent column is an empty group at the end."""
+    wanted = [c for c in (*keys, recipients, date_time) if c >= 0]
+    head = max(wanted, default=0) + 1   # (no event-id column: the fast count is not used)
+    pieces = []
+    group_of: dict[int, int] = {}
+    for column in range(head):
+        if column in (recipients, date_time):
+            group_of[column] = len(group_of) + 1
+            pieces.append(b"(" + _PLAIN_FIELD + b")")
+        elif column in keys:
+            group_of[column] = len(group_of) + 1
+            pieces.append(b"(" + _FIELD + b")")
+        else:
+            pieces.append(_FIELD)
+    pattern = b",".join(pieces) + rb"(?:,|\Z)()"   # the head ends at a comma or the line's end
+    absent = len(group_of) + 1
+    number = [group_of.get(c, absent) for c in (*keys, recipients, date_time)]
+    return re.compile(pattern), tuple(number[:len(keys)]), number[-2], number[-1]
 
 
 class _Labels:
@@ -306,7 +304,7 @@ def _labels(layout: _Layout, key: tuple) -> _Labels:
 
 def _minute(raw: bytes, minutes: dict[bytes, int | None]) -> int | None:
     """Microseconds since the epoch at the start of "YYYY-MM-DDTHH:MM" (UTC), or None."""
-    if len(minutes) > 10_000:
+    if len(minutes) > 4096:
         minutes.clear()
     stamp = iso_utc_seconds(raw.decode() + ":00Z") if _MINUTE.fullmatch(raw) else None
     base = minutes[raw] = None if stamp is None else int(stamp) * 1_000_000
@@ -344,7 +342,7 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
     """count() for UTF-8 lines without a `#Fields:` line (see above)."""
     layout = parser._layout
     cache = layout.labels
-    if len(cache) > 50_000:
+    if len(cache) > 10_000:
         cache.clear()
     read_head = layout.head.match
     key_groups, recipients, date_time = layout.key_groups, layout.recipients_group, layout.date_time_group
@@ -360,13 +358,13 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
     find, rfind = chunk.find, chunk.rfind
     found = search(chunk)
     while found is not None:
-        start = rfind(_NL, 0, found.start()) + 1
-        end = find(_NL, found.end())
+        start = rfind(b"\n", 0, found.start()) + 1
+        end = find(b"\n", found.end())
         if end == -1:
             end = len(chunk)
         found = search(chunk, end)
         line = chunk[start:end].rstrip(b"\r")
-        if _QUOTE in line and line.count(_QUOTE) & 1:
+        if _QUOTE in line and line.count(b'"') & 1:
             unparsed += 1   # the reference's first test: a quote cut short
             continue
         # A CR inside the line, or a field that may pass the csv module's limit: the reference.
