@@ -262,6 +262,10 @@ def test_times_in_every_shape_give_the_same_times() -> None:
     for stamp in stamps:
         compare([row(stamp=stamp) + b"\r\n"])
     compare([b"".join(row(stamp=stamp) + b"\r\n" for stamp in stamps)])
+    # every pair in one chunk: the newest of the two, whichever shapes they have
+    for first in stamps:
+        for second in stamps:
+            compare([row(stamp=first) + b"\r\n" + row(stamp=second, event="DEFER") + b"\r\n"])
 
 
 def test_a_fields_line_changes_the_layout_mid_file() -> None:
