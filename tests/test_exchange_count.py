@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from exporter.parsers.base import Counted, tally
 from exporter.parsers.exchange_tracking import FIELDS_2010, FIELDS_2013, ExchangeTrackingParser
 from exporter.report import utc_hour
+from tests.helpers.exporter_process import ExporterProcess, total
 from tests.helpers.shared import CORPUS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +135,31 @@ def test_report_gives_the_same_summary_with_and_without_the_fast_count(tmp_path:
         assert outputs[0] == outputs[1]
         summary = json.loads(outputs[0])
         assert summary["events"] == (want if want is not None else summary["events"]) > 0
+
+
+def test_the_daemon_counts_the_same_with_and_without_the_fast_count(tmp_path: Path) -> None:
+    """The real daemon following a tracking log (the fixtures, with their quoted fields and
+    `#Fields:` changes, then the benchmark's rows, newer, in the last fixture's layout): the same
+    status series, line counts and newest time from the fast count and with
+    NDR_EXPORTER_PURE_PYTHON=1."""
+    generated, events = bench_log(tmp_path, 3000)
+    rows = generated.read_bytes()
+    rows = rows[rows.index(b"\n", rows.index(b"#Fields:")) + 1:]
+    fixtures = sorted((ROOT / "tests" / "testdata" / "parsers" / "exchange_tracking").glob("*.log"))
+    assert fixtures[-1].name == "multi-recipient-2013.log"   # the layout the generated rows have
+    log = tmp_path / "MSGTRK2025112800-1.LOG"
+    log.write_bytes(b"".join(fixture.read_bytes() for fixture in fixtures) + rows)
+    lines = log.read_bytes().count(b"\n")
+    wanted = ("ndr_status_codes_total", "ndr_exporter_lines_total", "ndr_exporter_last_event_timestamp_seconds")
+    seen = []
+    for pure in ("", "1"):
+        args = ["--source.path", str(log), "--source.format", "exchange_tracking", "--start-at", "beginning"]
+        with ExporterProcess(args, env={"NDR_EXPORTER_PURE_PYTHON": pure}) as exporter:
+            samples = exporter.wait_for_metrics(lambda s: total(s, "ndr_exporter_lines_total") == lines, timeout=60)
+        seen.append({key: value for key, value in samples.items() if key[0] in wanted})
+    assert seen[0] == seen[1]
+    assert {key[0] for key in seen[0]} == set(wanted)
+    assert total(seen[0], "ndr_status_codes_total") > events > 800
 
 
 def test_pure_python_switch_turns_the_fast_count_off(monkeypatch: pytest.MonkeyPatch) -> None:
