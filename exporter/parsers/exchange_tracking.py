@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 import re
 from typing import TYPE_CHECKING, Hashable
 
@@ -345,15 +346,17 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
     if len(cache) > 10_000:
         cache.clear()
     read_head = layout.head.match
-    key_groups, recipients, date_time = layout.key_groups, layout.recipients_group, layout.date_time_group
+    groups = (*layout.key_groups, layout.recipients_group, layout.date_time_group)
     limit = csv.field_size_limit()
     minutes = layout.minutes
-    # _Labels (or _Labels and bucket) -> lines, in the order each first appears: the tally's order.
-    seen: dict[Hashable, int] = {}
+    # A _Labels (or a _Labels and a bucket) for each line or event counted; added up at the end,
+    # in the order each first appears (the tally's order).
+    hits: list[Hashable] = []
     by_event: dict[LabelFields, _Labels] = {}
-    matched = unparsed = 0
+    matched = unparsed = 0   # of the lines parse()'s line reader reads
     newest: float | None = None
     stamps: list[bytes] = []   # the date-time fields of the lines counted without a bucket
+    reference_hits = 0   # the hits that are events of lines parse()'s line reader read
     search = _CANDIDATE_BYTES.search
     find, rfind = chunk.find, chunk.rfind
     found = search(chunk)
@@ -370,28 +373,26 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
         # A CR inside the line, or a field that may pass the csv module's limit: the reference.
         fields = read_head(line) if _CR not in line and len(line) < limit else None
         if fields is not None:
-            key = fields.group(*key_groups)
-            rcpt = fields.group(recipients)
-            if _SEMICOLON in rcpt:
-                key = (key, recipient_count(rcpt.decode("utf-8")))
+            values = fields.group(*groups)   # the label fields, the recipients, the time
+            key = values[:5]
+            if _SEMICOLON in values[5]:
+                key = (key, recipient_count(values[5].decode("utf-8")))
             entry = cache.get(key, _UNSEEN)
             if entry is _UNSEEN:
                 entry = cache[key] = _labels(layout, key)
             if not entry.fields:
                 continue
-            matched += 1
             if bucket is None:
-                stamps.append(fields.group(date_time))   # only the newest is needed: _newest()
-                where: Hashable = entry
+                stamps.append(values[6])   # only the newest is needed: _newest()
+                hits.append(entry)
             else:
-                stamp = _timestamp(fields.group(date_time), minutes)
+                stamp = _timestamp(values[6], minutes)
                 if stamp is None:
-                    where = entry
+                    hits.append(entry)
                 else:
                     if newest is None or stamp > newest:
                         newest = stamp
-                    where = (entry, bucket(stamp))
-            seen[where] = seen.get(where, 0) + 1
+                    hits.append((entry, bucket(stamp)))
             continue
         events = parser._read_line(line.decode("utf-8"), True)
         if events is None:
@@ -399,6 +400,7 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
             continue
         if events:
             matched += 1
+        reference_hits += len(events)
         for event in events:
             label_fields = LabelFields.of(event)
             labels = by_event.get(label_fields)
@@ -407,10 +409,10 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
             stamp = event.timestamp
             if stamp is not None and (newest is None or stamp > newest):
                 newest = stamp
-            where = labels if bucket is None or stamp is None else (labels, bucket(stamp))
-            seen[where] = seen.get(where, 0) + 1
+            hits.append(labels if bucket is None or stamp is None else (labels, bucket(stamp)))
+    matched += len(hits) - reference_hits   # a line read here is one hit
     counts: Tally = {}
-    for where, lines in seen.items():
+    for where, lines in Counter(hits).items():
         labels, key = (where, None) if isinstance(where, _Labels) else where  # type: ignore[misc]
         for label_fields in labels.fields:
             into = counts.setdefault(label_fields, {})
