@@ -339,22 +339,6 @@ def _newest(stamps: list[bytes], minutes: dict[bytes, int | None]) -> float | No
     return max(times, default=None)
 
 
-def _candidate_starts(chunk: bytes) -> list[int]:
-    """Where each line that parse() reads (one holding a _CANDIDATE match) starts, in order.
-
-    Every match begins with one of three needles; bytes.find skips ahead to each far faster
-    than the pattern's search stops at every comma, and the pattern confirms the match there."""
-    starts = set()
-    match, find, rfind = _CANDIDATE_BYTES.match, chunk.find, chunk.rfind
-    for needle in (b",FAIL,", b",DE", b",SEND"):
-        at = find(needle)
-        while at != -1:
-            if match(chunk, at) is not None:
-                starts.add(rfind(b"\n", 0, at) + 1)
-            at = find(needle, at + 1)
-    return sorted(starts)
-
-
 def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | None) -> Counted:
     """count() for UTF-8 lines without a `#Fields:` line (see above)."""
     layout = parser._layout
@@ -373,11 +357,15 @@ def _count_fast(parser: ExchangeTrackingParser, chunk: bytes, bucket: Bucket | N
     newest: float | None = None
     stamps: list[bytes] = []   # the date-time fields of the lines counted without a bucket
     reference_hits = 0   # the hits that are events of lines parse()'s line reader read
-    find = chunk.find
-    for start in _candidate_starts(chunk):
-        end = find(b"\n", start)
+    search = _CANDIDATE_BYTES.search
+    find, rfind = chunk.find, chunk.rfind
+    found = search(chunk)
+    while found is not None:
+        start = rfind(b"\n", 0, found.start()) + 1
+        end = find(b"\n", found.end())
         if end == -1:
             end = len(chunk)
+        found = search(chunk, end)
         line = chunk[start:end].rstrip(b"\r")
         if _QUOTE in line and line.count(b'"') & 1:
             unparsed += 1   # the reference's first test: a quote cut short
