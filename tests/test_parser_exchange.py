@@ -362,3 +362,25 @@ def test_a_fields_header_with_a_stray_carriage_return_is_not_a_crash():
         result = make_parser(fmt).parse(chunk)
         assert result.lines == 3 and result.matched == 0 and result.events == []
         assert result.lines == result.matched + result.ignored + result.unparsed
+
+
+def test_a_status_of_one_or_two_digits_or_other_scripts_digits_gives_no_reply() -> None:
+    """A recipient-status "3" (a shifted row, as the fuzzer built one) was read as reply "3":
+    the real `explain --json` must show no reply for it, nor for "33" or Arabic-Indic digits,
+    and still the intermediate reply of "354 go on"."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    replies = {}
+    for status in ("3", "33", "3\u0663\u0663 x", "354 go on"):
+        line = ("2024-05-02T10:09:00.500Z,10.0.0.1,EX01,192.0.2.90,relay.example,,Out,SMTP,FAIL,5153,<m@x>,abc,"
+                f"a@x.example,{status},1500,1,,,hi,b@x,b@x,,Originating,,,,,Email,,15.02")
+        run = subprocess.run([sys.executable, "-m", "exporter.cli", "explain", "--json", "--format",
+                              "exchange_tracking", line], cwd=root, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        [explained] = json.loads(run.stdout)
+        [event] = explained["events"]
+        replies[status] = event["reply"]
+    assert replies == {"3": None, "33": None, "3\u0663\u0663 x": None, "354 go on": "354"}

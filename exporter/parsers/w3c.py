@@ -115,8 +115,9 @@ def split_reply(text: str) -> tuple[str | None, str | None]:
     reply, code = reply_at(text)
     if reply is not None:
         return reply, code
-    if text[:1] == "3" and text[:3].isdigit() and text[3:4] in ("", " ", "-"):
-        return text[:3], None  # an intermediate reply (334, 354): no status of its own
+    head = text[:3]
+    if len(head) == 3 and head[0] == "3" and head.isascii() and head.isdigit() and text[3:4] in ("", " ", "-"):
+        return head, None  # an intermediate reply (334, 354): no status of its own
     return None, code_at(text)
 
 
