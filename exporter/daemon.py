@@ -157,7 +157,7 @@ class Daemon:
             self._wake.set()
         if self._dirty and (self._writer is None or self._due()):
             self._save()
-        owed = self._writer.sync_deadline() if self._writer is not None else None
+        owed = self._sync_owed()
         if owed is not None and time.monotonic() >= owed:
             self._save(durable=True)   # the last checkpoint was in a slot and nothing came after it
 
@@ -165,12 +165,23 @@ class Daemon:
         times = [t for t in (s.deadline() for s in self._sources.values()) if t is not None]
         if self._dirty:
             times.append(self._last_save + self._gap() * 0.9)
-        owed = self._writer.sync_deadline() if self._writer is not None else None
+        owed = self._sync_owed()
         if owed is not None:
             times.append(owed)
         if not times:
             return None
         return max(0.0, min(times) - time.monotonic())
+
+    def _sync_owed(self) -> float | None:
+        """When a durable checkpoint is owed although nothing new was read: the log went quiet
+        after a checkpoint that is only in a slot. While lines come, the next checkpoint after
+        checkpoint.SYNC_INTERVAL is durable by itself (Writer.write), so this comes two gaps
+        later and only when nothing waits to be checkpointed: a write out of the trickle's
+        rhythm would put the next publishes up to a gap behind the watcher's wake-ups."""
+        owed = self._writer.sync_deadline() if self._writer is not None else None
+        if owed is None or self._dirty:
+            return None
+        return owed + 2 * self._gap()
 
     def _gap(self) -> float:
         """The least time between two checkpoints, and the watcher's gathering window."""
