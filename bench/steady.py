@@ -9,8 +9,9 @@ mail server runs it).
 A writer appends a generated Postfix log at the chosen rate in 20 writes a second. Two phases
 per rate, with both daemons up:
 
-  1. CPU: --seconds of writing with nobody scraping; CPU seconds of each daemon from
-     /proc/<pid>/stat (utime + stime) over that phase. Then both are scraped once to check
+  1. CPU: --seconds of writing with nobody scraping; CPU seconds of each daemon over that
+     phase, from /proc/<pid>/task/*/schedstat (nanoseconds, every thread; /proc/<pid>/stat's
+     10 ms ticks are kept beside it in the per-run lines as "cpu_ticks"). Then both are scraped once to check
      that they counted every line written.
   2. Latency: --seconds more of writing while /metrics of each daemon is scraped every 10 ms;
      for each write, the time from the write until the daemon's counter first showed it.
@@ -49,7 +50,26 @@ class Daemon:
 
 
 def proc_cpu(pid: int) -> float:
-    from run import proc_cpu as cpu   # one reading of /proc for both modes
+    """CPU seconds the process has run, every thread included, in nanoseconds from the scheduler.
+
+    /proc/<pid>/stat counts in clock ticks (10 ms here): a daemon that spends 20 ms following a
+    trickle for 20 s would read 0.01 or 0.03. /proc/<pid>/schedstat's first field is the time
+    on a CPU in nanoseconds; the process's own line holds only its main thread, so every
+    thread's line under task/ is added up (a thread that ended meanwhile is not counted: both
+    daemons keep their threads)."""
+    total = 0
+    task = f"/proc/{pid}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass   # the thread ended between the listing and the read
+    return total / 1e9
+
+
+def proc_ticks_cpu(pid: int) -> float:
+    from run import proc_cpu as cpu   # utime + stime in clock ticks (10 ms), kept as a cross-check
     return cpu(pid)
 
 
@@ -207,14 +227,16 @@ def one_rate(rate: int, seconds: float, pool: list[str], peer_binary: str | None
         writer = Writer(followed, pool, rate)
         bases = [d.counted(scrape(d.port)) for d in daemons]
         cpu0 = [proc_cpu(d.proc.pid) for d in daemons]
+        ticks0 = [proc_ticks_cpu(d.proc.pid) for d in daemons]
         writer.run(seconds)
         time.sleep(1.5)   # the last write is read
         cpu = [proc_cpu(d.proc.pid) - c for d, c in zip(daemons, cpu0)]
+        ticks = [proc_ticks_cpu(d.proc.pid) - c for d, c in zip(daemons, ticks0)]
         out: dict = {"rate": rate, "lines": writer.written}
-        for d, c, b in zip(daemons, cpu, bases):
+        for d, c, t, b in zip(daemons, cpu, ticks, bases):
             want = sum(d.per_line[i % len(pool)] for i in range(writer.written))
             got = d.counted(scrape(d.port)) - b
-            out[d.name] = {"cpu_seconds": round(c, 3), "counted": got, "expected": want}
+            out[d.name] = {"cpu_seconds": round(c, 4), "cpu_ticks": round(t, 2), "counted": got, "expected": want}
         for d in daemons:
             lat = latencies(d, writer, seconds)
             out[d.name]["p50"] = round(p(lat, 0.5), 3)
@@ -243,7 +265,7 @@ def idle(seconds: float, work: str) -> float:
         time.sleep(2.0)
         c0 = proc_cpu(proc.pid)
         time.sleep(seconds)
-        return round(proc_cpu(proc.pid) - c0, 3)
+        return round(proc_cpu(proc.pid) - c0, 4)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -280,12 +302,12 @@ def main(rates: list[int], seconds: float, runs: int, idle_seconds: float, peer_
     print("|---:|---:|---:|" + ("---:|---:|---:|" if peer_binary else ""))
     for row in rows:
         o = row["ndr-exporter"]
-        line = f"| {row['rate']:,} | {o['cpu_seconds']:.3f} ({', '.join(f'{x:.2f}' for x in o['all_cpu'])}) | " \
+        line = f"| {row['rate']:,} | {o['cpu_seconds']:.3f} ({', '.join(f'{x:.3f}' for x in o['all_cpu'])}) | " \
                f"{o['p50']:.3f} / {o['p99']:.3f} |"
         if peer_binary:
             g = row["prometheus-postfix-exporter"]
             ratio = o["cpu_seconds"] / g["cpu_seconds"] if g["cpu_seconds"] else float("inf")
-            line += f" {g['cpu_seconds']:.3f} ({', '.join(f'{x:.2f}' for x in g['all_cpu'])}) | " \
+            line += f" {g['cpu_seconds']:.3f} ({', '.join(f'{x:.3f}' for x in g['all_cpu'])}) | " \
                     f"{g['p50']:.3f} / {g['p99']:.3f} | {ratio:.2f} |"
         print(line)
     if idles:

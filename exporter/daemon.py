@@ -12,8 +12,9 @@ checkpointing, so a checkpoint always holds exactly what was counted:
     format, parses, and counts into the live counts and the self-metrics;
   - when something changed, it writes the checkpoint (source positions +
     Metrics.state()) and only then Metrics.commit() publishes the counts, so
-    /metrics never runs ahead of a restart. Checkpoints are at least half of
-    checkpoint_interval (default 1 s) apart: a busy log is checkpointed about
+    /metrics never runs ahead of a restart (fsync'd at start, at stop and every
+    checkpoint.SYNC_INTERVAL; between, a slot written in place: exporter/checkpoint.py).
+    Checkpoints are at least half of checkpoint_interval (default 1 s) apart: a busy log is checkpointed about
     twice a second, and a line shows in /metrics within checkpoint_interval.
     Without a state file there is nothing to write, so the counts are
     published after every poll that read something: a backlog shows in
@@ -50,7 +51,7 @@ class Daemon:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self._writer = checkpoint.Writer(config.state_file) if config.state_file else None
-        saved = checkpoint.load(config.state_file) if config.state_file else None
+        saved = self._writer.load() if self._writer is not None else None
         counts = None
         self._saved_sources: dict[str, Any] = {}
         if saved is not None:
@@ -121,6 +122,8 @@ class Daemon:
             source.close()
         self._sources.clear()
         self._watcher.stop()
+        if self._writer is not None:
+            self._writer.close()
 
     def reload(self, sources: list[SourceConfig]) -> None:
         """Follow a new list of sources (SIGHUP); unchanged sources carry on where they are."""
@@ -145,7 +148,7 @@ class Daemon:
             while self._poll_all():   # drain what is there before the last checkpoint
                 pass
         finally:
-            self._save()
+            self._save(durable=True)
 
     def _step(self) -> None:
         self._apply_reload()
@@ -154,14 +157,31 @@ class Daemon:
             self._wake.set()
         if self._dirty and (self._writer is None or self._due()):
             self._save()
+        owed = self._sync_owed()
+        if owed is not None and time.monotonic() >= owed:
+            self._save(durable=True)   # the last checkpoint was in a slot and nothing came after it
 
     def _timeout(self) -> float | None:
         times = [t for t in (s.deadline() for s in self._sources.values()) if t is not None]
         if self._dirty:
             times.append(self._last_save + self._gap() * 0.9)
+        owed = self._sync_owed()
+        if owed is not None:
+            times.append(owed)
         if not times:
             return None
         return max(0.0, min(times) - time.monotonic())
+
+    def _sync_owed(self) -> float | None:
+        """When a durable checkpoint is owed although nothing new was read: the log went quiet
+        after a checkpoint that is only in a slot. While lines come, the next checkpoint after
+        checkpoint.SYNC_INTERVAL is durable by itself (Writer.write), so this comes two gaps
+        later and only when nothing waits to be checkpointed: a write out of the trickle's
+        rhythm would put the next publishes up to a gap behind the watcher's wake-ups."""
+        owed = self._writer.sync_deadline() if self._writer is not None else None
+        if owed is None or self._dirty:
+            return None
+        return owed + 2 * self._gap()
 
     def _gap(self) -> float:
         """The least time between two checkpoints, and the watcher's gathering window."""
@@ -196,12 +216,15 @@ class Daemon:
     def _changed(self) -> None:
         self._dirty = True
 
-    def _save(self) -> None:
-        """Checkpoint (when there is a state file), then publish."""
+    def _save(self, durable: bool = False) -> None:
+        """Checkpoint (when there is a state file), then publish. The checkpoint is fsync'd at
+        the first and the last, and at most checkpoint.SYNC_INTERVAL apart between (see
+        exporter/checkpoint.py: a process crash loses nothing, a machine crash re-reads lines)."""
         states = {name: source.state() for name, source in self._sources.items()}
         if self._writer is not None:
             del self._known[:-checkpoint.KNOWN_FILES]
-            self.metrics.checkpoint_written(self._writer.write(states, self.metrics.state(), self._known))
+            self.metrics.checkpoint_written(
+                self._writer.write(states, self.metrics.state(), self._known, durable=durable))
         self.metrics.commit(states)
         self._dirty = False
         self._last_save = time.monotonic()

@@ -4,20 +4,24 @@ Part of the source stage. Files are watched through the directory that holds the
 because a rotation creates a new file there. The watcher thread does no reading: it
 tells the listening FileSource, which only wakes the pipeline thread.
 
-Why inotify directly and not through watchdog: a log written 20 times a second raises 20
-IN_MODIFY events a second, and in watchdog (7.x) each one crossed four threads (reader,
-raw dispatcher, emitter, observer) before it reached us, about 0.5 ms of CPU per event,
-more than prometheus-postfix-exporter spends following the whole log (issue 14, measured
-in docs/benchmark.md). Here:
+The inotify layer is watchdog's (`watchdog.observers.inotify_c.InotifyFD`: the descriptor,
+the watches and their callbacks, reading and decoding events), used without its observer
+and without starting its threads: a log written 20 times a second raises 20 IN_MODIFY
+events a second, and watchdog's observer carried each across four threads (reader, raw
+dispatcher, emitter, observer), about 0.5 ms of CPU per event (issue 14). Here one thread
+of ours calls InotifyFD.read_events() (it blocks in poll() on the descriptor) and
+handle_event(), which calls our per-directory callbacks in this same thread. Measured
+against the ctypes reader this module had before (bench: the reading thread's CPU per
+wake-up, 10 to 100 writes a second): 108-129 us against 114-124 us, the same within noise.
 
   - the kernel is told only the events a follower needs (MASK): new bytes, a file created,
     moved or deleted, the directory itself going away. Nobody's open, close or read of a
     file (ours included) raises anything;
-  - one thread blocks in poll() on the descriptor and tells the first event of a burst at
-    once (a lone line is read at once); then it waits `gather` seconds (with a state file,
-    the daemon's checkpoint gap, as /metrics cannot change sooner anyway) before reading again, so the
-    rest of the burst arrives in one read (the kernel also merges repeated IN_MODIFY of a
-    file meanwhile) and wakes the pipeline once: at most 1/gather wake-ups a second;
+  - the first event of a burst is told at once (a lone line is read at once); then the thread
+    waits `gather` seconds (with a state file, the daemon's checkpoint gap, as /metrics cannot
+    change sooner anyway) before reading again, so the rest of the burst arrives in one read
+    (the kernel also merges repeated IN_MODIFY of a file meanwhile) and wakes the pipeline
+    once: at most 1/gather wake-ups a second;
   - when the queue overflowed (IN_Q_OVERFLOW), every listener is woken: its poll finds out.
 
 The descriptor and the thread are made at the first watch, so a daemon that only polls
@@ -26,68 +30,69 @@ uses no inotify.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
-import select
-import struct
 import threading
 from typing import Callable
 
+from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, InotifyFD
+
 log = logging.getLogger("ndr_exporter.sources.files")
 
-IN_MODIFY = 0x00000002
-IN_ATTRIB = 0x00000004
-IN_MOVED_FROM = 0x00000040
-IN_MOVED_TO = 0x00000080
-IN_CREATE = 0x00000100
-IN_DELETE = 0x00000200
-IN_DELETE_SELF = 0x00000400
-IN_MOVE_SELF = 0x00000800
-IN_Q_OVERFLOW = 0x00004000
-IN_IGNORED = 0x00008000
-IN_ONLYDIR = 0x01000000
-IN_CLOEXEC = 0o2000000
-IN_NONBLOCK = 0o4000
-
+IN_MODIFY = InotifyConstants.IN_MODIFY
+IN_DELETE_SELF = InotifyConstants.IN_DELETE_SELF
+IN_MOVE_SELF = InotifyConstants.IN_MOVE_SELF
 # IN_ATTRIB: a chmod can make an unreadable file readable (its retry then need not wait).
-MASK = (IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
-        | IN_DELETE_SELF | IN_MOVE_SELF)
+MASK = (InotifyConstants.IN_MODIFY | InotifyConstants.IN_ATTRIB | InotifyConstants.IN_MOVED_FROM
+        | InotifyConstants.IN_MOVED_TO | InotifyConstants.IN_CREATE | InotifyConstants.IN_DELETE
+        | InotifyConstants.IN_DELETE_SELF | InotifyConstants.IN_MOVE_SELF | InotifyConstants.IN_ONLYDIR)
 GATHER = 0.05          # seconds: after telling of an event, wait this long before reading the next ones
 # A listener is told the paths that changed in its directory, and whether bytes were only
 # written to them (every event IN_MODIFY: nothing was created, moved or deleted).
 Listener = Callable[[list[str], bool], None]
-_EVENT = struct.Struct("iIII")   # wd, mask, cookie, len (struct inotify_event, then the name)
-
-_libc: ctypes.CDLL | None = None
 
 
-def _lib() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return _libc
+class _Batch:
+    """What one read of the descriptor brought, by directory."""
+
+    def __init__(self) -> None:
+        self.touched: dict[str, list[str]] = {}
+        self.structural: set[str] = set()   # directories where more than bytes were written
+        self.overflow = False
+
+    def add(self, directory: str, path: str, written: bool) -> None:
+        paths = self.touched.setdefault(directory, [])
+        if not written:
+            self.structural.add(directory)
+        if path not in paths:
+            paths.append(path)
 
 
-def _check(result: int, what: str, path: str = "") -> int:
-    if result < 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}", path or None)
-    return result
+class _DirCallback:
+    """watchdog's WatchCallback for one watched directory: files what it hears in the batch."""
 
+    def __init__(self, watcher: "DirWatcher", directory: str) -> None:
+        self.watcher = watcher
+        self.directory = directory
 
-def parse_events(buffer: bytes) -> list[tuple[int, int, bytes]]:
-    """(wd, mask, name) of each struct inotify_event in what one read() returned."""
-    events = []
-    at, end = 0, len(buffer)
-    while at + _EVENT.size <= end:
-        wd, mask, _cookie, length = _EVENT.unpack_from(buffer, at)
-        at += _EVENT.size
-        name = buffer[at:at + length].split(b"\0", 1)[0]
-        at += length
-        events.append((wd, mask, name))
-    return events
+    def on_event(self, event: InotifyEvent) -> None:
+        batch = self.watcher._batch
+        if event.mask & (IN_DELETE_SELF | IN_MOVE_SELF) or not event.name:
+            batch.add(self.directory, self.directory, False)   # the directory itself went: re-watched
+        else:
+            batch.add(self.directory, os.path.join(self.directory, os.fsdecode(event.name)),
+                      event.mask == IN_MODIFY)
+
+    def on_watch_deleted(self, wd: int) -> None:
+        """The kernel dropped the watch (IN_IGNORED: the directory went, or its filesystem)."""
+        self.watcher._forget_watch(self.directory, wd)
+        self.watcher._batch.add(self.directory, self.directory, False)
+
+    def on_queue_overflow(self) -> None:
+        self.watcher._batch.overflow = True
+
+    def on_events_lost(self) -> None:
+        pass   # on_queue_overflow already woke every listener
 
 
 class DirWatcher:
@@ -95,38 +100,35 @@ class DirWatcher:
 
     def __init__(self, gather: float = GATHER) -> None:
         self.gather = gather
-        self._fd = -1                 # made at the first watch: polling-only daemons need no inotify
-        self._stop_r = self._stop_w = -1
+        self._inotify: InotifyFD | None = None   # made at the first watch: polling-only daemons need no inotify
         self._thread: threading.Thread | None = None
-        self._stopped = False
+        self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._watches: dict[str, tuple[int, tuple[int, int]]] = {}   # dir -> (wd, (dev, ino))
-        self._dirs: dict[int, str] = {}                             # wd -> dir
         self._listeners: dict[str, list[Listener]] = {}
+        self._batch = _Batch()   # filled by the callbacks during one handle_event() round (watcher thread only)
 
     def stop(self) -> None:
         with self._lock:
-            self._stopped = True
+            self._stopped.set()
             thread, self._thread = self._thread, None
+            inotify, self._inotify = self._inotify, None
+        if inotify is not None:
+            inotify.close()   # wakes a read_events() under way; the descriptor is closed after it
         if thread is not None:
-            os.write(self._stop_w, b"x")
             thread.join(5)
-        for fd in (self._fd, self._stop_r, self._stop_w):
-            if fd >= 0:
-                os.close(fd)
-        self._fd = self._stop_r = self._stop_w = -1
 
-    def _started(self) -> int:
+    def _started(self) -> InotifyFD:
         """The inotify descriptor, made (with its thread) at the first watch."""
         with self._lock:
-            if self._stopped:
+            if self._stopped.is_set():
                 raise OSError("the directory watcher is stopped")
-            if self._fd < 0:
-                self._fd = _check(_lib().inotify_init1(IN_CLOEXEC | IN_NONBLOCK), "inotify_init1")
-                self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
-                self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
+            if self._inotify is None:
+                self._inotify = InotifyFD()   # not started: our thread reads it (see the docstring)
+                self._thread = threading.Thread(target=self._run, args=(self._inotify,), name="inotify",
+                                                daemon=True)
                 self._thread.start()
-            return self._fd
+            return self._inotify
 
     def ensure(self, directory: str, listener: Listener) -> None:
         """Watch directory for listener (again, if it was replaced); OSError when it cannot be watched."""
@@ -144,23 +146,23 @@ class DirWatcher:
             if current is not None and current[1] == ident:
                 return
         self._drop(directory)
-        fd = self._started()
-        wd = _check(_lib().inotify_add_watch(fd, os.fsencode(directory), MASK | IN_ONLYDIR),
-                    "inotify_add_watch", directory)
+        inotify = self._started()
+        wd = inotify.add_callback(os.fsencode(directory), MASK, _DirCallback(self, directory), directory)
         with self._lock:
             self._watches[directory] = (wd, ident)
-            self._dirs[wd] = directory
 
     def _drop(self, directory: str) -> None:
         with self._lock:
             current = self._watches.pop(directory, None)
-            if current is None:
-                return
-            if self._dirs.get(current[0]) == directory:
-                del self._dirs[current[0]]
-            fd = self._fd
-        if fd >= 0:
-            _lib().inotify_rm_watch(fd, current[0])   # fails harmlessly when the kernel dropped it already
+            inotify = self._inotify
+        if current is not None and inotify is not None:
+            # a watch the kernel dropped already is let go quietly
+            inotify.remove_callbacks([(current[0], directory)])
+
+    def _forget_watch(self, directory: str, wd: int) -> None:
+        with self._lock:
+            if self._watches.get(directory, (None,))[0] == wd:
+                del self._watches[directory]
 
     def forget(self, listener: Listener) -> None:
         """Stop telling listener; directories nobody listens to any more are unwatched."""
@@ -177,56 +179,34 @@ class DirWatcher:
             self._drop(directory)
 
     # --- the watcher thread ---
-    def _run(self) -> None:
-        events = select.poll()
-        events.register(self._fd, select.POLLIN)
-        events.register(self._stop_r, select.POLLIN)
-        stopping = select.poll()
-        stopping.register(self._stop_r, select.POLLIN)
-        while True:
-            if any(fd == self._stop_r for fd, _ in events.poll()):
-                return
+    def _run(self, inotify: InotifyFD) -> None:
+        while not self._stopped.is_set():
             try:
-                buffer = os.read(self._fd, 65536)
-            except BlockingIOError:
-                continue
+                events = inotify.read_events()   # blocks until events, or close() from stop()
             except OSError:
+                if not self._stopped.is_set():
+                    log.exception("directory watcher: reading inotify failed; watching stops")
                 return
+            if self._stopped.is_set():
+                return
+            if not events:
+                continue
+            self._batch = _Batch()
             try:
-                self._deliver(parse_events(buffer))
+                for event in events:
+                    inotify.handle_event(event)   # our _DirCallback files it in self._batch
+                self._deliver(self._batch)
             except Exception:   # a listener's bug must not end watching
                 log.exception("directory watcher: a listener failed")
             # The first event of a burst was told at once; the rest queues up meanwhile (the
             # kernel merges repeated IN_MODIFY of a file) and the next wake-up carries all of it.
-            if stopping.poll(int(self.gather * 1000)):
+            if self._stopped.wait(self.gather):
                 return
 
-    def _deliver(self, events: list[tuple[int, int, bytes]]) -> None:
-        touched: dict[str, list[str]] = {}
-        structural: set[str] = set()   # directories where more than bytes were written
-        overflow = False
+    def _deliver(self, batch: _Batch) -> None:
         with self._lock:
-            for wd, mask, name in events:
-                if mask & IN_Q_OVERFLOW:
-                    overflow = True
-                    continue
-                directory = self._dirs.get(wd)
-                if directory is None:
-                    continue
-                paths = touched.setdefault(directory, [])
-                if mask != IN_MODIFY:
-                    structural.add(directory)
-                if mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) or not name:
-                    paths.append(directory)   # the directory itself went: the source re-watches
-                    if mask & IN_IGNORED:
-                        del self._dirs[wd]
-                        if self._watches.get(directory, (None,))[0] == wd:
-                            del self._watches[directory]
-                else:
-                    path = os.path.join(directory, os.fsdecode(name))
-                    if path not in paths:
-                        paths.append(path)
-            if overflow:
+            touched, structural = batch.touched, batch.structural
+            if batch.overflow:
                 touched = {directory: [directory] for directory in self._listeners}
                 structural = set(touched)
             calls = [(listener, paths, directory not in structural) for directory, paths in touched.items()
