@@ -26,7 +26,7 @@ from exporter.parsers.base import Counted, tally
 from exporter.parsers.exchange_tracking import FIELDS_2010, FIELDS_2013, ExchangeTrackingParser
 from exporter.report import utc_hour
 from tests.helpers.exporter_process import ExporterProcess, total
-from tests.helpers.shared import CORPUS
+from tests.helpers.logs import line_chunks, log_files
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER_2013 = ("#Fields: " + ",".join(FIELDS_2013) + "\r\n").encode()
@@ -66,27 +66,6 @@ def compare(chunks: list[bytes]) -> int:
                 fast_lines += got.matched - (fast.handed_back - before)
         read_fast = fast_lines
     return read_fast
-
-
-def line_chunks(data: bytes, size: int) -> list[bytes]:
-    """data cut into chunks of about size bytes, each ending at a line end (as sources cut)."""
-    chunks = []
-    start = 0
-    while start < len(data):
-        cut = data.rfind(b"\n", start, start + size) + 1
-        if cut <= start:
-            cut = len(data)
-        chunks.append(data[start:cut])
-        start = cut
-    return chunks
-
-
-def log_files() -> list[Path]:
-    files = [p for p in sorted((ROOT / "tests" / "testdata").rglob("*"))
-             if p.is_file() and p.suffix not in (".golden", ".md", ".json", ".yml", ".yaml")]
-    if CORPUS.is_dir():
-        files += [p for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix not in (".md", ".json")]
-    return files
 
 
 def test_every_test_log_and_the_public_corpus_give_the_same_counts() -> None:

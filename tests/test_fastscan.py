@@ -26,7 +26,7 @@ from exporter.parsers import syslog
 from exporter.parsers.base import count_events
 from exporter.parsers.syslog import SyslogParser
 from exporter.report import utc_hour
-from tests.helpers.shared import CORPUS
+from tests.helpers.logs import line_chunks, log_files
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = 1764400000.0  # 2025-11-29: the year the test logs' RFC 3164 stamps fall in
@@ -79,24 +79,6 @@ def scanned_hourly(chunk: bytes, now: float = NOW) -> tuple[list, tuple[int, int
 def by_hour(tally: dict) -> list:
     """A tally as (fields and hour, count) pairs, in the tally's order."""
     return [((*fields, hour), n) for fields, hours in tally.items() for hour, n in hours.items()]
-
-
-def line_chunks(data: bytes, size: int) -> list[bytes]:
-    """data cut into chunks of about size bytes, each ending at a line end (as sources cut)."""
-    chunks = []
-    while data:
-        cut = data.rfind(b"\n", 0, size) + 1 or len(data)
-        chunks.append(data[:cut])
-        data = data[cut:]
-    return chunks
-
-
-def log_files() -> list[Path]:
-    files = [p for p in sorted((ROOT / "tests" / "testdata").rglob("*"))
-             if p.is_file() and p.suffix not in (".golden", ".md", ".json", ".yml", ".yaml")]
-    if CORPUS.is_dir():
-        files += [p for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix not in (".md", ".json")]
-    return files
 
 
 @needs_scanner

@@ -31,7 +31,7 @@ from exporter.parsers.base import Counted, count_events, tally
 from exporter.parsers.exim_files import EximMainlogParser
 from exporter.report import utc_hour
 from tests.helpers.exporter_process import sample, total
-from tests.helpers.shared import CORPUS
+from tests.helpers.logs import line_chunks, log_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,24 +77,6 @@ def read_in_c(chunk: bytes) -> int:
     """Lines the scanner decided itself as status lines (events and unparsed)."""
     _starts, _keys, _minutes, _lines, matched, unparsed = SCANNER.scan(chunk)
     return matched + unparsed
-
-
-def line_chunks(data: bytes, size: int) -> list[bytes]:
-    """data cut into chunks of about size bytes, each ending at a line end (as sources cut)."""
-    chunks = []
-    while data:
-        cut = data.rfind(b"\n", 0, size) + 1 or len(data)
-        chunks.append(data[:cut])
-        data = data[cut:]
-    return chunks
-
-
-def log_files() -> list[Path]:
-    files = [p for p in sorted((ROOT / "tests" / "testdata").rglob("*"))
-             if p.is_file() and p.suffix not in (".golden", ".md", ".json", ".yml", ".yaml")]
-    if CORPUS.is_dir():
-        files += [p for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix not in (".md", ".json")]
-    return files
 
 
 def generated_exim(tmp_path: Path, lines: int) -> tuple[bytes, int]:
@@ -681,7 +663,6 @@ def test_threads_give_the_same_forgets() -> None:
         assert _fastscan.Scanner(*args, threads=threads, **kwargs).scan(data, forgets=True) == one
     assert len(one[6]) == 2 * 3000 and one[4] == 2 * 3000
     assert_same_stream(line_chunks(data, 1 << 16))
-
 
 
 @needs_scanner
