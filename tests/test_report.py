@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers.exporter_process import EXPORTER_CMD, REPO, exporter_env, run_exporter
 
 # The bundled demo sample: the first log the e2e suite captured from real Postfix 3.7.11 (29 Nov
@@ -383,3 +385,45 @@ def test_no_progress_bar_when_piped(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
     assert "\r" not in result.stdout and "\x1b" not in result.stdout
     assert parse_text(result.stdout)["events"] == 1560
+
+
+def _fall_back_day(zone: str) -> datetime:
+    """The latest day, not in the future, on which `zone` leaves daylight saving time: its
+    01:30 comes twice."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    now = datetime.now(timezone.utc)
+    for year in (now.year, now.year - 1):
+        for day in range(1, 8):   # the first Sunday of November in the US rules
+            morning = datetime(year, 11, day, 0, 30, tzinfo=tz)
+            if morning.dst() and not datetime(year, 11, day, 12, 0, tzinfo=tz).dst() and morning < now - timedelta(days=1):
+                return morning
+    raise AssertionError("no fall-back day found")
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["scanner", "python"])
+def test_the_repeated_hour_at_dst_end_does_not_depend_on_the_file_read_before(tmp_path: Path, pure: bool) -> None:
+    """A syslog line in the hour that comes twice when daylight saving ends (no zone in the
+    stamp) is counted in the earlier of the two, whatever was read before it. Before the fix,
+    `report mail.log mail.log.1` (as a shell glob orders them: the newer file first) put the
+    older file's 01:30 bounce an hour later than `report mail.log.1` alone did: time.mktime's
+    answer for that hour followed the stamp converted before it."""
+    day = _fall_back_day("America/New_York")
+    stamp = day.strftime("%b ") + f"{day.day:2d}"
+    older = tmp_path / "mail.log.1"
+    newer = tmp_path / "mail.log"
+    older.write_text(f"{stamp} 01:30:00 mx postfix/smtp[1]: 4F2A: to=<a@example.org>, relay=mx.example.org"
+                     "[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host mx.example.org"
+                     "[192.0.2.1] said: 550 5.1.1 No such user (in reply to RCPT TO command))\n")
+    newer.write_text(f"{stamp} 03:00:00 mx postfix/smtp[1]: 4F2B: to=<b@example.org>, relay=mx.example.org"
+                     "[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=4.4.1, status=deferred (connect to "
+                     "mx.example.org[192.0.2.1]:25: Connection timed out)\n")
+    env = {"TZ": "America/New_York"} | ({"NDR_EXPORTER_PURE_PYTHON": "1"} if pure else {})
+    earlier = day.replace(hour=1).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")   # 01:00 EDT
+    later = day.replace(hour=3).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")     # 03:00 EST
+    for files, want in (([older], [(earlier, 1, 0)]), ([newer, older], [(earlier, 1, 0), (later, 0, 1)])):
+        result = run_exporter(["report", "--json", *map(str, files)], env=env)
+        assert result.returncode == 0, result.stderr
+        hours = [(h["hour"], h["bounced"], h["deferred"]) for h in json.loads(result.stdout)["by_hour"]]
+        assert hours == want, [f.name for f in files]

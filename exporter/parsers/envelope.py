@@ -147,7 +147,11 @@ class YearClock:
                 datetime(year, month, day)  # rejects Feb 30, and Feb 29 outside leap years
             except ValueError:
                 continue
-            value = time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
+            # datetime, not time.mktime: for the hour that repeats when daylight saving ends,
+            # mktime's answer depends on the call before it (a line could land in either hour
+            # as other files were read first); datetime always takes the earlier (fold=0).
+            # The seconds are added, as mktime normalised a leap second's 60.
+            value = datetime(year, month, day, hour, minute).timestamp() + second
             if value <= self.now + _FUTURE_SLACK:
                 return value
         return None
