@@ -310,7 +310,7 @@ class WebConfigWatcher:
     that write from the next one, as git's "racy clean" files). The stat is taken before the bytes are
     read, so a write that lands after the read is seen on the next request, never lost.
 
-    Fail closed: a file that cannot be used refuses requests until it is fixed, and a change that
+    Fail closed: a file that cannot be used, or that was emptied, refuses requests until it is fixed, and a change that
     lowers protection (TLS or basic auth turned off, client certificates no longer required, the
     list of allowed client names removed, older TLS versions allowed) is applied only once the file
     has stayed the same for SETTLE_SECONDS; until then requests are refused. An in-place rewrite truncates the file before
@@ -374,6 +374,12 @@ class WebConfigWatcher:
             except ConfigError as err:
                 return self._refuse(str(err), 500, "web config not reloaded; refusing requests until it is fixed")
             weaker = _weaker(config, self._state.config)
+            if weaker and not text.strip():
+                # An emptied file is a write in progress (truncated, not yet written: a writer
+                # descheduled between the two can leave it so for seconds) or an accident, never
+                # a way to turn protection off: refused for as long as it stays empty.
+                return self._refuse("web config file is empty", 503,
+                                    "web config file is empty; refusing requests until it is written again")
             # settled: unchanged for SETTLE_SECONDS before the read, and not touched during it
             settled = now - newest >= self.SETTLE_SECONDS and self._stat(files)[0] == signature
             if weaker and not settled:
