@@ -26,6 +26,7 @@ from exporter.parsers import syslog
 from exporter.parsers.base import count_events
 from exporter.parsers.syslog import SyslogParser
 from exporter.report import utc_hour
+from tests.helpers.fields import choice, edited, fields
 from tests.helpers.logs import line_chunks, log_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,20 +195,6 @@ def test_report_gives_the_same_summary_with_and_without_the_scanner(tmp_path: Pa
 # itself) and odd ones (it must hand the line back, or read it to the same event), and then
 # some are changed a byte at a time, so that near misses of every literal are tried too.
 
-def choice(good: list, odd: list) -> tuple[list, list]:
-    """A field's well-formed values and its odd ones."""
-    return good, odd
-
-
-@st.composite
-def fields(draw: st.DrawFn, *specs: tuple[list, list]) -> list:
-    """One value per field, all well-formed but at most one, which is odd."""
-    values = [draw(st.sampled_from(good)) for good, _odd in specs]
-    odd_at = draw(st.integers(min_value=-1, max_value=len(specs) - 1))
-    if odd_at >= 0:
-        values[odd_at] = draw(st.sampled_from(specs[odd_at][1]))
-    return values
-
 
 STAMP = choice(["Nov 28 00:00:01", "Nov  8 23:59:59", "Nov 08 12:00:00", "Dec 31 23:59:58", "Jan  1 00:00:00"],
                ["Feb 29 10:00:00", "Feb 30 10:00:00", "Nov 28 00:00:60", "Nov 28 00:00:99", "Mar 31 01:30:00",
@@ -282,18 +269,6 @@ OTHER = st.sampled_from([
 # chosen among those the scanner's grammar turns on.
 EDIT = st.tuples(st.floats(min_value=0, max_value=1), st.sampled_from(["insert", "replace", "delete"]),
                  st.sampled_from(list(" ,:;<>[]()=/.-_\t\r\x00\x7f\xe9") + ["5", "a", "Z", "s", "\\"]))
-
-
-def edited(line: str, edits: list[tuple[float, str, str]]) -> str:
-    for share, how, char in edits:
-        at = min(int(share * len(line)), max(len(line) - 1, 0))
-        if how == "insert":
-            line = line[:at] + char + line[at:]
-        elif how == "replace":
-            line = line[:at] + char + line[at + 1:]
-        else:
-            line = line[:at] + line[at + 1:]
-    return line
 
 
 LINES = st.one_of(DELIVERY, REJECT, OTHER,

@@ -31,6 +31,7 @@ from exporter.parsers.base import Counted, count_events, tally
 from exporter.parsers.exim_files import EximMainlogParser
 from exporter.report import utc_hour
 from tests.helpers.exporter_process import sample, total
+from tests.helpers.fields import choice, edited, fields
 from tests.helpers.logs import line_chunks, log_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,10 +194,6 @@ def test_report_gives_the_same_summary_with_and_without_the_scanner(tmp_path: Pa
 # --- generated lines around every place the scanner decides --------------------------------
 # Each line shape is built from fields with well-formed values (read in C) and odd ones (the
 # line is handed back, or read in C to the same event), then changed a byte at a time.
-
-def choice(good: list, odd: list) -> tuple[list, list]:
-    """A field's well-formed values and its odd ones."""
-    return good, odd
 
 
 STAMP = choice(["2025-11-28 00:00:01", "2025-11-28 23:59:59", "2026-03-29 02:30:00", "2025-12-31 23:59:58 +0100",
@@ -440,30 +437,8 @@ def test_each_one_byte_edit_gives_the_same_result(base: int) -> None:
     assert decided > len(lines) // 2
 
 
-@st.composite
-def fields(draw: st.DrawFn, *specs: tuple[list, list]) -> list:
-    """One value per field, all well-formed but at most two, which are odd."""
-    values = [draw(st.sampled_from(good)) for good, _odd in specs]
-    for _ in range(draw(st.integers(min_value=0, max_value=2))):
-        at = draw(st.integers(min_value=0, max_value=len(specs) - 1))
-        values[at] = draw(st.sampled_from(specs[at][1]))
-    return values
-
-
 EDIT = st.tuples(st.floats(min_value=0, max_value=1), st.sampled_from(["insert", "replace", "delete"]),
                  st.sampled_from(list(EDIT_BYTES)))
-
-
-def edited(line: str, edits: list[tuple[float, str, str]]) -> str:
-    for share, how, char in edits:
-        at = min(int(share * len(line)), max(len(line) - 1, 0))
-        if how == "insert":
-            line = line[:at] + char + line[at:]
-        elif how == "replace":
-            line = line[:at] + char + line[at + 1:]
-        else:
-            line = line[:at] + line[at + 1:]
-    return line
 
 
 SHAPES = st.one_of(fields(*DELIVERED_SPECS).map(lambda v: delivered_line(*v)),
