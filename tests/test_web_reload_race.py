@@ -61,13 +61,18 @@ def _rewrite_while_hammered(web: Path, text: str, attempt: Callable[[], str]) ->
     return seen
 
 
-def test_basic_auth_holds_while_the_file_is_rewritten_in_place(tmp_path: Path, exporter_factory: Factory) -> None:
+def _with_basic_auth(tmp_path: Path, exporter_factory: Factory) -> tuple[ExporterProcess, Path, str]:
+    """An exporter whose web config (returned with its text) asks for user prometheus, s3cret."""
     log = tmp_path / "mail.log"
     log.touch()
     text = yaml.safe_dump({"basic_auth_users": {"prometheus": bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()}})
     web = tmp_path / "web.yml"
     web.write_text(text)
-    exp = exporter_factory(["--source.path", str(log), "--web.config.file", str(web)])
+    return exporter_factory(["--source.path", str(log), "--web.config.file", str(web)]), web, text
+
+
+def test_basic_auth_holds_while_the_file_is_rewritten_in_place(tmp_path: Path, exporter_factory: Factory) -> None:
+    exp, web, text = _with_basic_auth(tmp_path, exporter_factory)
     url = exp.url()
 
     def anonymous() -> str:
@@ -120,12 +125,7 @@ def test_a_web_config_left_empty_never_turns_basic_auth_off(tmp_path: Path, expo
     load, and reproduced in a loop: 37 anonymous 200s in one 5 s round) leaves it empty for longer
     than the 1 s settling time. Before the fix the empty file was then applied as "no TLS, no
     auth" and anonymous scrapes got 200; now it is refused (503) for as long as it stays empty."""
-    log = tmp_path / "mail.log"
-    log.touch()
-    text = yaml.safe_dump({"basic_auth_users": {"prometheus": bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()}})
-    web = tmp_path / "web.yml"
-    web.write_text(text)
-    exp = exporter_factory(["--source.path", str(log), "--web.config.file", str(web)])
+    exp, web, text = _with_basic_auth(tmp_path, exporter_factory)
     url = exp.url()
     time.sleep(2.5)   # the file has settled: past the racy window as well
     assert http_get(url)[0] == 401
